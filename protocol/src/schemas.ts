@@ -1,0 +1,138 @@
+import { z } from 'zod';
+import { CONTROL_PLANE_ID_PATTERN, NODE_ID_PATTERN } from './ids.ts';
+
+/**
+ * Runtime schemas of every message body. The TypeScript types are inferred
+ * from these, so the runtime check and the type can never drift apart.
+ */
+
+export const LIMITS = {
+  /** Largest MQTT payload any party accepts. */
+  maxPayloadBytes: 1024 * 1024,
+  maxInputsPerShard: 1024,
+  maxPromptChars: 32_768,
+  maxTokensPerOutput: 8192,
+  maxTextChars: 131_072,
+} as const;
+
+export const nodeIdSchema = z.string().regex(NODE_ID_PATTERN, 'not a node id');
+export const controlPlaneIdSchema = z.string().regex(CONTROL_PLANE_ID_PATTERN, 'not a control-plane id');
+export const sha256Schema = z.string().regex(/^[0-9a-f]{64}$/, 'not a lowercase sha256 hex digest');
+export const entityIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'not an id');
+export const timestampSchema = z.number().int().nonnegative();
+const semver = z.string().regex(/^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$/, 'not a semantic version');
+const tokenId = z.number().int().nonnegative().max(16_777_215);
+
+export const generationSettingsSchema = z.object({
+  maxTokens: z.number().int().min(1).max(LIMITS.maxTokensPerOutput),
+  temperature: z.literal(0),
+  seed: z.number().int().nonnegative().max(2 ** 32 - 1),
+  contextSize: z.number().int().min(16).max(131_072),
+  batchSize: z.number().int().min(1).max(131_072),
+  addBos: z.boolean(),
+});
+export type GenerationSettings = z.infer<typeof generationSettingsSchema>;
+
+export const modelRefSchema = z.object({
+  sha256: sha256Schema,
+  size: z.number().int().positive(),
+  /** Where the node fetches it when it is not cached; any mirror serving by hash works. */
+  url: z.string().url().max(2048),
+});
+export type ModelRef = z.infer<typeof modelRefSchema>;
+
+export const promptInputSchema = z.object({
+  index: z.number().int().nonnegative(),
+  prompt: z.string().max(LIMITS.maxPromptChars),
+});
+export type PromptInput = z.infer<typeof promptInputSchema>;
+
+export const presenceBodySchema = z.object({
+  state: z.enum(['online', 'offline']),
+  /** When this state began; presence is last-writer-wins on this field. */
+  since: timestampSchema,
+});
+export type PresenceBody = z.infer<typeof presenceBodySchema>;
+
+export const capabilitiesBodySchema = z.object({
+  agentVersion: semver,
+  roles: z.array(z.enum(['worker', 'validator'])).min(1).max(4),
+  runtimes: z
+    .array(z.object({ workload: z.enum(['infer']), engine: z.string().max(64), version: z.string().max(64) }))
+    .max(16),
+  hardware: z.object({
+    arch: z.string().max(32),
+    platform: z.string().max(32),
+    cpuModel: z.string().max(128),
+    cpus: z.number().int().positive().max(1024),
+    memoryBytes: z.number().int().nonnegative(),
+    gpu: z.string().max(128).nullable(),
+  }),
+  models: z.array(sha256Schema).max(256),
+  maxConcurrentShards: z.number().int().min(1).max(64),
+});
+export type CapabilitiesBody = z.infer<typeof capabilitiesBodySchema>;
+
+export const assignmentBodySchema = z.object({
+  jobId: entityIdSchema,
+  shardId: entityIdSchema,
+  shardIndex: z.number().int().nonnegative(),
+  /** Changes every time the shard is leased again; results must name it. */
+  leaseId: entityIdSchema,
+  leaseUntil: timestampSchema,
+  workload: z.literal('infer'),
+  model: modelRefSchema,
+  inputs: z.array(promptInputSchema).min(1).max(LIMITS.maxInputsPerShard),
+  /** canonicalHash(inputs): the result must echo it. */
+  inputHash: sha256Schema,
+  settings: generationSettingsSchema,
+});
+export type AssignmentBody = z.infer<typeof assignmentBodySchema>;
+
+export const inferOutputSchema = z.object({
+  index: z.number().int().nonnegative(),
+  tokens: z.array(tokenId).max(LIMITS.maxTokensPerOutput),
+  text: z.string().max(LIMITS.maxTextChars),
+  finishReason: z.enum(['length', 'eos']),
+});
+export type InferOutput = z.infer<typeof inferOutputSchema>;
+
+export const resultBodySchema = z.object({
+  jobId: entityIdSchema,
+  shardId: entityIdSchema,
+  leaseId: entityIdSchema,
+  modelSha256: sha256Schema,
+  inputHash: sha256Schema,
+  outputs: z.array(inferOutputSchema).min(1).max(LIMITS.maxInputsPerShard),
+  stats: z.object({
+    promptTokens: z.number().int().nonnegative(),
+    generatedTokens: z.number().int().nonnegative(),
+    computeMs: z.number().nonnegative(),
+  }),
+});
+export type ResultBody = z.infer<typeof resultBodySchema>;
+
+export const ackBodySchema = z.object({
+  /** The envelope id of the result being acknowledged. */
+  resultId: z.string().max(64),
+  shardId: entityIdSchema,
+  leaseId: entityIdSchema,
+  status: z.enum(['accepted', 'duplicate', 'rejected']),
+  reason: z.string().max(512).optional(),
+});
+export type AckBody = z.infer<typeof ackBodySchema>;
+
+export const handbackBodySchema = z.object({
+  shardId: entityIdSchema,
+  leaseId: entityIdSchema,
+  reason: z.enum(['shutdown', 'error', 'unsupported', 'expired']),
+  detail: z.string().max(512).optional(),
+});
+export type HandbackBody = z.infer<typeof handbackBodySchema>;
+
+export const announcementBodySchema = z.object({
+  controlPlaneId: controlPlaneIdSchema,
+  apiUrl: z.string().url().max(2048).nullable(),
+  message: z.string().max(1024).optional(),
+});
+export type AnnouncementBody = z.infer<typeof announcementBodySchema>;
