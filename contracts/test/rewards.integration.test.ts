@@ -1,0 +1,337 @@
+// End to end on a real anvil: deploy, post epochs with TypeScript-built trees, claim with TypeScript proofs.
+// One anvil serves the file; every test deploys its own contracts, so tests do not depend on each other.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import {
+  BaseError,
+  ContractFunctionRevertedError,
+  createPublicClient,
+  createWalletClient,
+  http,
+  parseEther,
+  parseEventLogs,
+  zeroHash,
+  type Account,
+  type Address,
+  type Chain,
+  type Hex,
+  type PublicClient,
+  type TransactionReceipt,
+  type Transport,
+  type WalletClient,
+} from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { foundry } from 'viem/chains';
+import {
+  contributionLeaf,
+  contributionLeafHash,
+  earningsLeaf,
+  earningsLeafHash,
+  type RewardContribution,
+} from '@meshchain/protocol';
+import {
+  buildContributionsTree,
+  buildEarningsTree,
+  deployContracts,
+  mcpTokenAbi,
+  rewardDistributorAbi,
+  roles,
+  startAnvil,
+  type StartAnvilReturnType,
+} from '../src/index.ts';
+
+type Wallet = WalletClient<Transport, Chain, Account>;
+type Earnings = [account: Address, cumulativeAmount: bigint][];
+
+const mcp = (amount: string): bigint => parseEther(amount);
+/** The contributions root of an epoch without contributions. */
+const NO_CONTRIBUTIONS = zeroHash;
+
+/** The custom error a call reverted with, as viem decodes it from the ABI. */
+async function revertName(call: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await call;
+  } catch (error) {
+    assert.ok(error instanceof BaseError, `unexpected error ${String(error)}`);
+    const reverted = error.walk((e) => e instanceof ContractFunctionRevertedError);
+    assert.ok(reverted instanceof ContractFunctionRevertedError, error.message);
+    return reverted.data?.errorName;
+  }
+  return assert.fail('expected the call to revert');
+}
+
+describe('reward contracts on anvil', () => {
+  let anvil: StartAnvilReturnType;
+  let publicClient: PublicClient;
+  let deployer: Wallet, batcher: Wallet, admin: Wallet, stranger: Wallet;
+  let alice: Wallet, bob: Wallet, carol: Wallet;
+  let contributions: RewardContribution[];
+
+  before(async () => {
+    anvil = await startAnvil();
+    const chain = { ...foundry, id: anvil.chainId };
+    const transport = http(anvil.rpcUrl);
+    publicClient = createPublicClient({ chain, transport, pollingInterval: 50 });
+    const wallet = (index: number): Wallet => {
+      const key = anvil.accounts[index];
+      assert.ok(key, `anvil account ${index}`);
+      return createWalletClient({ chain, transport, account: privateKeyToAccount(key), pollingInterval: 50 });
+    };
+    [deployer, batcher, admin, stranger, alice, bob, carol] = [0, 1, 2, 3, 4, 5, 6].map(wallet) as [
+      Wallet, Wallet, Wallet, Wallet, Wallet, Wallet, Wallet,
+    ];
+    contributions = [
+      { jobId: 'job-7f3a', shardIndex: 0, nodeId: 'node-1b2c', owner: alice.account.address, units: 1200n },
+      { jobId: 'job-7f3a', shardIndex: 1, nodeId: 'node-9d8e', owner: bob.account.address, units: 3000n },
+      { jobId: 'job-7f3a', shardIndex: 2, nodeId: 'node-1b2c', owner: alice.account.address, units: 800n },
+      { jobId: 'job-c001', shardIndex: 0, nodeId: 'node-5555', owner: carol.account.address, units: 10n },
+    ];
+  });
+
+  after(async () => {
+    await anvil?.stop();
+  });
+
+  /** Fresh contracts plus helpers bound to them. */
+  async function deploy() {
+    const { token, distributor } = await deployContracts({
+      walletClient: deployer,
+      publicClient,
+      admin: admin.account.address,
+      batcher: batcher.account.address,
+    });
+    const mined = async (hash: Hex): Promise<TransactionReceipt> => {
+      const receipt = await publicClient.waitForTransactionReceipt({ hash });
+      assert.equal(receipt.status, 'success');
+      return receipt;
+    };
+    const read = publicClient.readContract;
+    return {
+      token,
+      distributor,
+      async post(epoch: bigint, earnings: Earnings, contributionsRoot: Hex) {
+        const tree = buildEarningsTree(earnings.map(([account, cumulativeAmount]) => ({ account, cumulativeAmount })));
+        const total = earnings.reduce((sum, [, amount]) => sum + amount, 0n);
+        const hash = await batcher.writeContract({
+          address: distributor,
+          abi: rewardDistributorAbi,
+          functionName: 'postEpoch',
+          args: [epoch, tree.root as Hex, contributionsRoot, total],
+        });
+        return { tree, receipt: await mined(hash) };
+      },
+      async claim(from: Wallet, account: Address, amount: bigint, proof: string[]) {
+        const hash = await from.writeContract({
+          address: distributor,
+          abi: rewardDistributorAbi,
+          functionName: 'claim',
+          args: [account, amount, proof as Hex[]],
+        });
+        return mined(hash);
+      },
+      simulateClaim: (account: Address, amount: bigint, proof: string[]) =>
+        publicClient.simulateContract({
+          account: stranger.account,
+          address: distributor,
+          abi: rewardDistributorAbi,
+          functionName: 'claim',
+          args: [account, amount, proof as Hex[]],
+        }),
+      simulatePost: (from: Wallet, epoch: bigint, root: Hex, total: bigint) =>
+        publicClient.simulateContract({
+          account: from.account,
+          address: distributor,
+          abi: rewardDistributorAbi,
+          functionName: 'postEpoch',
+          args: [epoch, root, root, total],
+        }),
+      balance: (account: Address) =>
+        read({ address: token, abi: mcpTokenAbi, functionName: 'balanceOf', args: [account] }),
+      hasRole: (contract: Address, role: Hex, account: Address) =>
+        read({ address: contract, abi: rewardDistributorAbi, functionName: 'hasRole', args: [role, account] }),
+      async setPaused(paused: boolean) {
+        const hash = await admin.writeContract({
+          address: distributor,
+          abi: rewardDistributorAbi,
+          functionName: paused ? 'pause' : 'unpause',
+        });
+        await mined(hash);
+      },
+    };
+  }
+
+  it('starts anvil with deterministic funded accounts', async () => {
+    assert.match(anvil.rpcUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.equal(anvil.chainId, 31337);
+    assert.equal(anvil.accounts.length, 10);
+    assert.equal(deployer.account.address, '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266');
+    assert.ok((await publicClient.getBalance({ address: deployer.account.address })) > 0n);
+  });
+
+  it('deploys the token and distributor and hands the admin roles to the admin', async () => {
+    const c = await deploy();
+    assert.equal(await c.hasRole(c.token, roles.MINTER_ROLE, c.distributor), true);
+    assert.equal(await c.hasRole(c.distributor, roles.BATCHER_ROLE, batcher.account.address), true);
+    assert.equal(await c.hasRole(c.distributor, roles.DEFAULT_ADMIN_ROLE, admin.account.address), true);
+    assert.equal(await c.hasRole(c.distributor, roles.PAUSER_ROLE, admin.account.address), true);
+    assert.equal(await c.hasRole(c.token, roles.DEFAULT_ADMIN_ROLE, admin.account.address), true);
+    for (const contract of [c.token, c.distributor]) {
+      assert.equal(await c.hasRole(contract, roles.DEFAULT_ADMIN_ROLE, deployer.account.address), false);
+    }
+    assert.equal(await c.hasRole(c.distributor, roles.PAUSER_ROLE, deployer.account.address), false);
+    assert.equal(await publicClient.readContract({ address: c.token, abi: mcpTokenAbi, functionName: 'name' }), 'MeshChain Compute');
+    assert.equal(await publicClient.readContract({ address: c.token, abi: mcpTokenAbi, functionName: 'symbol' }), 'MCP');
+    assert.equal(
+      await publicClient.readContract({ address: c.distributor, abi: rewardDistributorAbi, functionName: 'token' }),
+      c.token,
+    );
+  });
+
+  it('encodes leaves the same way in TypeScript, StandardMerkleTree and Solidity', async () => {
+    const { distributor } = await deploy();
+    const account = alice.account.address;
+    const onChainEarnings = await publicClient.readContract({
+      address: distributor,
+      abi: rewardDistributorAbi,
+      functionName: 'earningsLeaf',
+      args: [account, mcp('12.5')],
+    });
+    const earningsTree = buildEarningsTree([{ account, cumulativeAmount: mcp('12.5') }]);
+    assert.equal(earningsLeafHash(account, mcp('12.5')), onChainEarnings);
+    assert.equal(earningsTree.leafHash(earningsLeaf(account, mcp('12.5'))), onChainEarnings);
+
+    const contributionsTree = buildContributionsTree(contributions);
+    for (const contribution of contributions) {
+      const leaf = contributionLeaf(contribution);
+      const onChain = await publicClient.readContract({
+        address: distributor,
+        abi: rewardDistributorAbi,
+        functionName: 'contributionLeaf',
+        args: leaf,
+      });
+      assert.equal(contributionLeafHash(contribution), onChain);
+      assert.equal(contributionsTree.leafHash(leaf), onChain);
+    }
+  });
+
+  it('pays epoch 1 claims made with TypeScript proofs, then only the difference after epoch 2', async () => {
+    const c = await deploy();
+    const [a, b, k] = [alice.account.address, bob.account.address, carol.account.address];
+    const contributionsTree = buildContributionsTree(contributions);
+
+    // Epoch 1
+    const epoch1: Earnings = [[a, mcp('100')], [b, mcp('250')], [k, mcp('1')]];
+    const { tree: tree1, receipt } = await c.post(1n, epoch1, contributionsTree.root as Hex);
+    const [posted] = parseEventLogs({ abi: rewardDistributorAbi, eventName: 'EpochPosted', logs: receipt.logs });
+    assert.deepEqual(posted?.args, {
+      epoch: 1n,
+      earningsRoot: tree1.root,
+      contributionsRoot: contributionsTree.root,
+      totalCumulative: mcp('351'),
+    });
+    assert.deepEqual(
+      await publicClient.readContract({ address: c.distributor, abi: rewardDistributorAbi, functionName: 'epochRoot', args: [1n] }),
+      [tree1.root, contributionsTree.root],
+    );
+
+    const claimReceipt = await c.claim(alice, a, mcp('100'), tree1.getProof(earningsLeaf(a, mcp('100'))));
+    const [claimed] = parseEventLogs({ abi: rewardDistributorAbi, eventName: 'Claimed', logs: claimReceipt.logs });
+    assert.deepEqual(claimed?.args, { account: a, epoch: 1n, amount: mcp('100'), cumulativeAmount: mcp('100') });
+    assert.equal(await c.balance(a), mcp('100'));
+    // Anyone may claim for an owner: the tokens go to the owner, not to the caller.
+    await c.claim(stranger, b, mcp('250'), tree1.getProof(earningsLeaf(b, mcp('250'))));
+    assert.equal(await c.balance(b), mcp('250'));
+    assert.equal(await c.balance(stranger.account.address), 0n);
+
+    // Epoch 2: cumulative amounts grow (bob's does not).
+    const epoch2: Earnings = [[a, mcp('160')], [b, mcp('250')], [k, mcp('5')]];
+    const { tree: tree2 } = await c.post(2n, epoch2, contributionsTree.root as Hex);
+    assert.equal(
+      await publicClient.readContract({ address: c.distributor, abi: rewardDistributorAbi, functionName: 'currentEpoch' }),
+      2n,
+    );
+    const { result: paid } = await c.simulateClaim(a, mcp('160'), tree2.getProof(earningsLeaf(a, mcp('160'))));
+    assert.equal(paid, mcp('60'));
+    await c.claim(alice, a, mcp('160'), tree2.getProof(earningsLeaf(a, mcp('160'))));
+    assert.equal(await c.balance(a), mcp('160'), 'alice received the 60 MCP difference');
+    await c.claim(stranger, k, mcp('5'), tree2.getProof(earningsLeaf(k, mcp('5'))));
+    assert.equal(await c.balance(k), mcp('5'), 'carol skipped epoch 1 and receives both epochs at once');
+    assert.equal(
+      await revertName(c.simulateClaim(b, mcp('250'), tree2.getProof(earningsLeaf(b, mcp('250'))))),
+      'NothingToClaim',
+    );
+
+    const read = (functionName: 'totalClaimed' | 'totalCumulative') =>
+      publicClient.readContract({ address: c.distributor, abi: rewardDistributorAbi, functionName });
+    assert.equal(await read('totalClaimed'), mcp('415'));
+    assert.equal(await read('totalCumulative'), mcp('415'));
+    assert.equal(await publicClient.readContract({ address: c.token, abi: mcpTokenAbi, functionName: 'totalSupply' }), mcp('415'));
+  });
+
+  it('verifies contribution proofs on-chain', async () => {
+    const c = await deploy();
+    const tree = buildContributionsTree(contributions);
+    await c.post(1n, [[alice.account.address, 1n]], tree.root as Hex);
+    for (const contribution of contributions) {
+      const [jobId, shardIndex, nodeId, owner] = contributionLeaf(contribution);
+      const proof = tree.getProof(contributionLeaf(contribution)) as Hex[];
+      const verify = (epoch: bigint, units: bigint) =>
+        publicClient.readContract({
+          address: c.distributor,
+          abi: rewardDistributorAbi,
+          functionName: 'verifyContribution',
+          args: [epoch, jobId, shardIndex, nodeId, owner, units, proof],
+        });
+      assert.equal(await verify(1n, contribution.units), true);
+      assert.equal(await verify(1n, contribution.units + 1n), false);
+      assert.equal(await revertName(verify(2n, contribution.units)), 'UnknownEpoch');
+    }
+  });
+
+  it('surfaces the custom errors through viem', async () => {
+    const c = await deploy();
+    const a = alice.account.address;
+    const earnings: Earnings = [[a, mcp('10')], [bob.account.address, mcp('20')]];
+    const proof = buildEarningsTree(earnings.map(([account, cumulativeAmount]) => ({ account, cumulativeAmount }))).getProof(
+      earningsLeaf(a, mcp('10')),
+    );
+
+    assert.equal(await revertName(c.simulateClaim(a, mcp('10'), proof)), 'NoEpochPosted');
+    const { tree } = await c.post(1n, earnings, NO_CONTRIBUTIONS);
+    const root = tree.root as Hex;
+
+    assert.equal(await revertName(c.simulateClaim(a, mcp('11'), proof)), 'InvalidProof');
+    await c.claim(alice, a, mcp('10'), proof);
+    assert.equal(await revertName(c.simulateClaim(a, mcp('10'), proof)), 'NothingToClaim');
+
+    assert.equal(await revertName(c.simulatePost(batcher, 3n, root, mcp('30'))), 'EpochOutOfOrder');
+    assert.equal(await revertName(c.simulatePost(batcher, 1n, NO_CONTRIBUTIONS, mcp('30'))), 'EpochOutOfOrder');
+    assert.equal(await revertName(c.simulatePost(batcher, 2n, root, mcp('29'))), 'TotalCumulativeDecreased');
+    assert.equal(await revertName(c.simulatePost(stranger, 2n, root, mcp('30'))), 'AccessControlUnauthorizedAccount');
+    assert.equal(await revertName(c.simulatePost(admin, 2n, root, mcp('30'))), 'AccessControlUnauthorizedAccount');
+
+    await c.setPaused(true);
+    const bobProof = tree.getProof(earningsLeaf(bob.account.address, mcp('20')));
+    assert.equal(await revertName(c.simulateClaim(bob.account.address, mcp('20'), bobProof)), 'EnforcedPause');
+    assert.equal(await revertName(c.simulatePost(batcher, 2n, root, mcp('30'))), 'EnforcedPause');
+    await c.setPaused(false);
+    await c.claim(bob, bob.account.address, mcp('20'), bobProof);
+    assert.equal(await c.balance(bob.account.address), mcp('20'));
+  });
+
+  it('treats an identical re-post of the current epoch as a no-op', async () => {
+    const c = await deploy();
+    const earnings: Earnings = [[alice.account.address, mcp('3')]];
+    const { tree } = await c.post(1n, earnings, NO_CONTRIBUTIONS);
+    const repost = await publicClient.simulateContract({
+      account: batcher.account,
+      address: c.distributor,
+      abi: rewardDistributorAbi,
+      functionName: 'postEpoch',
+      args: [1n, tree.root as Hex, NO_CONTRIBUTIONS, mcp('3')],
+    });
+    assert.equal(repost.result, false);
+    const { receipt } = await c.post(1n, earnings, NO_CONTRIBUTIONS);
+    assert.equal(parseEventLogs({ abi: rewardDistributorAbi, eventName: 'EpochPosted', logs: receipt.logs }).length, 0);
+  });
+});
