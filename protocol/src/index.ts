@@ -7,3 +7,4 @@ export * from './topics.ts';
 export * from './envelope.ts';
 export * from './replay.ts';
 export * from './auth.ts';
+export * from './rewards.ts';

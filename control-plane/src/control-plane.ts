@@ -1,0 +1,151 @@
+import { join } from 'node:path';
+import { MeshBroker } from '@meshchain/broker';
+import type { Logger } from 'pino';
+import { Aggregator } from './aggregate/aggregator.ts';
+import { ApiServer } from './api/server.ts';
+import type { ControlPlaneConfig } from './config.ts';
+import { loadOrCreateControlPlaneKey } from './identity/key-file.ts';
+import { ResultIntake } from './intake/result-intake.ts';
+import { JobStore } from './jobs/job-store.ts';
+import { ControlLink } from './link/control-link.ts';
+import { ModelStore } from './models/model-store.ts';
+import { NodeStore } from './nodes/node-store.ts';
+import { Orchestrator } from './orchestrator.ts';
+import { LeaseStore } from './scheduler/lease-store.ts';
+import { openDatabase, type Db } from './store/db.ts';
+
+export const CONTROL_PLANE_VERSION = '0.1.0';
+
+export interface ControlPlaneInfo {
+  controlPlaneId: string;
+  publicKey: string;
+  version: string;
+  apiUrl: string;
+  mqttUrl: string;
+  enrollment: 'open' | 'allowlist';
+}
+
+interface Running {
+  db: Db;
+  broker: MeshBroker | null;
+  link: ControlLink;
+  api: ApiServer;
+  orchestrator: Orchestrator;
+  info: ControlPlaneInfo;
+}
+
+/**
+ * `meshchain serve`: the embedded broker, the MQTT link, the orchestrator
+ * and the HTTP API over one SQLite database. The constructor does no work;
+ * `start()` brings the parts up in order and `stop()` takes them down in reverse.
+ */
+export class ControlPlane {
+  readonly #config: ControlPlaneConfig;
+  readonly #logger: Logger;
+  #running: Running | null = null;
+
+  constructor(config: ControlPlaneConfig, logger: Logger) {
+    this.#config = config;
+    this.#logger = logger;
+  }
+
+  get info(): ControlPlaneInfo {
+    if (!this.#running) throw new Error('control plane is not started');
+    return this.#running.info;
+  }
+
+  async start(): Promise<ControlPlaneInfo> {
+    const config = this.#config;
+    const log = this.#logger;
+    const { signer, id, created } = await loadOrCreateControlPlaneKey(join(config.dataDir, 'control-plane.key.json'));
+    if (created) log.info({ controlPlaneId: id }, 'created control-plane key');
+
+    const db = openDatabase(join(config.dataDir, 'control-plane.db'));
+    const jobs = new JobStore(db);
+    const nodes = new NodeStore(db);
+    const leases = new LeaseStore(db, config.retry);
+    const intake = new ResultIntake(db, jobs, leases, nodes);
+    const aggregator = new Aggregator(db, jobs, intake);
+    const models = new ModelStore(join(config.dataDir, 'models'), db);
+
+    let broker: MeshBroker | null = null;
+    let brokerUrl = config.brokerUrl;
+    if (!brokerUrl) {
+      const allowed = new Set(config.allowlist);
+      broker = new MeshBroker({
+        host: config.host,
+        port: config.mqttPort,
+        enrollment: config.enrollment,
+        trustedControlPlanes: new Set([id]),
+        isNodeAllowed: (nodeId) => allowed.has(nodeId),
+        logger: log,
+      });
+      brokerUrl = (await broker.start()).url;
+    }
+
+    let orchestrator: Orchestrator | null = null;
+    const link = new ControlLink({
+      url: brokerUrl,
+      signer,
+      logger: log.child({ component: 'link' }),
+      maxSkewMs: config.maxSkewMs,
+      onMessage: (message) => orchestrator?.handle(message),
+    });
+
+    // The orchestrator is built after the API listens: assignments carry
+    // model URLs, and the API's port is only known then (port 0 in tests).
+    const api = new ApiServer({
+      host: config.host,
+      port: config.apiPort,
+      apiToken: config.apiToken,
+      logger: log,
+      info: () => this.info as unknown as Record<string, unknown>,
+      jobs,
+      nodes,
+      models,
+      aggregator,
+      onJobSubmitted: () => orchestrator?.requestSchedule(),
+    });
+    const listening = await api.start();
+    const apiUrl = config.publicApiUrl ?? listening.url;
+
+    orchestrator = new Orchestrator({
+      jobs,
+      leases,
+      nodes,
+      intake,
+      aggregator,
+      models,
+      link,
+      logger: log.child({ component: 'orchestrator' }),
+      leaseTiming: config.lease,
+      modelBaseUrl: apiUrl,
+      tickMs: config.tickMs,
+    });
+    await link.start();
+    orchestrator.start();
+
+    const info: ControlPlaneInfo = {
+      controlPlaneId: id,
+      publicKey: Buffer.from(signer.publicKey).toString('base64url'),
+      version: CONTROL_PLANE_VERSION,
+      apiUrl,
+      mqttUrl: config.publicMqttUrl ?? brokerUrl,
+      enrollment: config.enrollment,
+    };
+    this.#running = { db, broker, link, api, orchestrator, info };
+    log.info(info, 'control plane ready');
+    return info;
+  }
+
+  async stop(): Promise<void> {
+    const running = this.#running;
+    this.#running = null;
+    if (!running) return;
+    running.orchestrator.stop();
+    await running.api.stop();
+    await running.link.stop();
+    await running.broker?.stop();
+    running.db.close();
+  }
+}

@@ -1,0 +1,113 @@
+import { canonicalHash, type Envelope } from '@meshchain/protocol';
+import type { Db } from '../store/db.ts';
+import type { JobStore } from '../jobs/job-store.ts';
+import type { LeaseStore } from '../scheduler/lease-store.ts';
+import type { NodeStore } from '../nodes/node-store.ts';
+import { judgeResult, type Verdict } from './judge-result.ts';
+
+export interface IntakeOutcome {
+  verdict: Verdict;
+  shardId: string;
+  jobId: string;
+  /** The job has all its shards now: aggregate it. */
+  jobComplete: boolean;
+  /** The envelope id was seen before: this is a redelivery, answered with the stored verdict. */
+  redelivered: boolean;
+}
+
+/**
+ * Takes a verified result envelope into the ledger in one transaction:
+ * judge it, record the verdict, complete or requeue the shard. Idempotent on
+ * the envelope id, and on (shard, lease): a result is counted at most once.
+ */
+export class ResultIntake {
+  readonly #db: Db;
+  readonly #jobs: JobStore;
+  readonly #leases: LeaseStore;
+  readonly #nodes: NodeStore;
+
+  constructor(db: Db, jobs: JobStore, leases: LeaseStore, nodes: NodeStore) {
+    this.#db = db;
+    this.#jobs = jobs;
+    this.#leases = leases;
+    this.#nodes = nodes;
+  }
+
+  receive(envelope: Envelope<'result'>, nodeId: string, now = Date.now()): IntakeOutcome {
+    const body = envelope.body;
+    return this.#db.transaction((): IntakeOutcome => {
+      const seen = this.#db.prepare('SELECT verdict, reason FROM results WHERE id = ?').get(envelope.id) as
+        | { verdict: Verdict['status']; reason: string | null }
+        | undefined;
+      if (seen) {
+        const verdict: Verdict =
+          seen.verdict === 'accepted'
+            ? { status: 'accepted' }
+            : seen.verdict === 'duplicate'
+              ? { status: 'duplicate', reason: seen.reason ?? '' }
+              : { status: 'rejected', reason: seen.reason ?? '', penalize: false };
+        return { verdict, shardId: body.shardId, jobId: body.jobId, jobComplete: false, redelivered: true };
+      }
+
+      const shard = this.#jobs.getShard(body.shardId);
+      const job = shard ? this.#jobs.getJob(shard.jobId) : null;
+      const lease = this.#leases.getLease(body.leaseId);
+      const verdict = judgeResult({ nodeId, body, job, shard, lease });
+      const resultHash = canonicalHash(body);
+      this.#db
+        .prepare(
+          `INSERT INTO results (id, shard_id, job_id, node_id, lease_id, verdict, reason, result_hash, envelope, received_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          envelope.id,
+          body.shardId,
+          body.jobId,
+          nodeId,
+          body.leaseId,
+          verdict.status,
+          verdict.status === 'accepted' ? null : verdict.reason,
+          resultHash,
+          JSON.stringify(envelope),
+          now,
+        );
+
+      let jobComplete = false;
+      if (verdict.status === 'accepted' && shard && lease) {
+        this.#db
+          .prepare(
+            `UPDATE shards SET state = 'completed', lease_id = ?, node_id = ?, lease_until = NULL,
+             result_id = ?, result_hash = ?, completed_at = ? WHERE id = ?`,
+          )
+          .run(lease.id, nodeId, envelope.id, resultHash, now, shard.id);
+        this.#db.prepare(`UPDATE leases SET state = 'completed' WHERE id = ?`).run(lease.id);
+        // Other leases of the same shard (speculative or expired) can no longer win.
+        this.#db.prepare(`UPDATE leases SET state = 'superseded' WHERE shard_id = ? AND state = 'active'`).run(shard.id);
+        this.#nodes.recordWork(nodeId, { accepted: true, tokens: body.stats.generatedTokens, computeMs: body.stats.computeMs });
+        const remaining = this.#db
+          .prepare(`SELECT COUNT(*) AS n FROM shards WHERE job_id = ? AND state != 'completed'`)
+          .get(shard.jobId) as { n: number };
+        jobComplete = remaining.n === 0;
+        this.#jobs.recordEvent({ kind: 'shard_completed', jobId: shard.jobId, shardId: shard.id, nodeId }, now);
+      } else if (verdict.status === 'rejected') {
+        this.#jobs.recordEvent(
+          { kind: 'result_rejected', jobId: job?.id ?? body.jobId, shardId: body.shardId, nodeId, detail: verdict.reason },
+          now,
+        );
+        if (verdict.penalize && lease && lease.state === 'active') {
+          this.#nodes.recordWork(nodeId, { accepted: false, tokens: 0, computeMs: 0 });
+          this.#leases.requeueShard(lease.id, 'rejected', verdict.reason, now);
+        }
+      }
+      return { verdict, shardId: body.shardId, jobId: body.jobId, jobComplete, redelivered: false };
+    })();
+  }
+
+  /** The accepted result envelope of a shard. */
+  acceptedResult(resultId: string): Envelope<'result'> | null {
+    const row = this.#db.prepare(`SELECT envelope FROM results WHERE id = ? AND verdict = 'accepted'`).get(resultId) as
+      | { envelope: string }
+      | undefined;
+    return row ? (JSON.parse(row.envelope) as Envelope<'result'>) : null;
+  }
+}

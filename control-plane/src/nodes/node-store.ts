@@ -1,0 +1,113 @@
+import type { CapabilitiesBody, PresenceBody } from '@meshchain/protocol';
+import type { Db } from '../store/db.ts';
+
+export interface NodeRecord {
+  id: string;
+  publicKey: string;
+  presence: 'online' | 'offline';
+  presenceSince: number;
+  capabilities: CapabilitiesBody | null;
+  firstSeen: number;
+  lastSeen: number;
+  shardsCompleted: number;
+  shardsRejected: number;
+  tokensGenerated: number;
+  computeMs: number;
+}
+
+interface NodeRow {
+  id: string;
+  public_key: string;
+  presence: 'online' | 'offline';
+  presence_since: number;
+  capabilities: string | null;
+  capabilities_ts: number;
+  first_seen: number;
+  last_seen: number;
+  shards_completed: number;
+  shards_rejected: number;
+  tokens_generated: number;
+  compute_ms: number;
+}
+
+const fromRow = (row: NodeRow): NodeRecord => ({
+  id: row.id,
+  publicKey: row.public_key,
+  presence: row.presence,
+  presenceSince: row.presence_since,
+  capabilities: row.capabilities ? (JSON.parse(row.capabilities) as CapabilitiesBody) : null,
+  firstSeen: row.first_seen,
+  lastSeen: row.last_seen,
+  shardsCompleted: row.shards_completed,
+  shardsRejected: row.shards_rejected,
+  tokensGenerated: row.tokens_generated,
+  computeMs: row.compute_ms,
+});
+
+/** The fleet as the control plane knows it. Presence and capabilities are last-writer-wins on their timestamps. */
+export class NodeStore {
+  readonly #db: Db;
+
+  constructor(db: Db) {
+    this.#db = db;
+  }
+
+  #touch(nodeId: string, publicKey: string, now: number): void {
+    this.#db
+      .prepare(
+        `INSERT INTO nodes (id, public_key, first_seen, last_seen) VALUES (?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)`,
+      )
+      .run(nodeId, publicKey, now, now);
+  }
+
+  /** Returns true when the update was newer than what was stored. */
+  recordPresence(nodeId: string, publicKey: string, presence: PresenceBody, now = Date.now()): boolean {
+    return this.#db.transaction(() => {
+      this.#touch(nodeId, publicKey, now);
+      const info = this.#db
+        .prepare(`UPDATE nodes SET presence = ?, presence_since = ? WHERE id = ? AND presence_since <= ?`)
+        .run(presence.state, presence.since, nodeId, presence.since);
+      return info.changes > 0;
+    })();
+  }
+
+  recordCapabilities(nodeId: string, publicKey: string, capabilities: CapabilitiesBody, sentAt: number, now = Date.now()): boolean {
+    return this.#db.transaction(() => {
+      this.#touch(nodeId, publicKey, now);
+      const info = this.#db
+        .prepare(`UPDATE nodes SET capabilities = ?, capabilities_ts = ? WHERE id = ? AND capabilities_ts <= ?`)
+        .run(JSON.stringify(capabilities), sentAt, nodeId, sentAt);
+      return info.changes > 0;
+    })();
+  }
+
+  recordWork(nodeId: string, outcome: { accepted: boolean; tokens: number; computeMs: number }): void {
+    if (outcome.accepted) {
+      this.#db
+        .prepare(
+          `UPDATE nodes SET shards_completed = shards_completed + 1, tokens_generated = tokens_generated + ?,
+           compute_ms = compute_ms + ? WHERE id = ?`,
+        )
+        .run(outcome.tokens, outcome.computeMs, nodeId);
+    } else {
+      this.#db.prepare(`UPDATE nodes SET shards_rejected = shards_rejected + 1 WHERE id = ?`).run(nodeId);
+    }
+  }
+
+  get(nodeId: string): NodeRecord | null {
+    const row = this.#db.prepare('SELECT * FROM nodes WHERE id = ?').get(nodeId) as NodeRow | undefined;
+    return row ? fromRow(row) : null;
+  }
+
+  list(): NodeRecord[] {
+    return (this.#db.prepare('SELECT * FROM nodes ORDER BY first_seen, id').all() as NodeRow[]).map(fromRow);
+  }
+
+  /** Online nodes that announced they can run `infer`. */
+  workers(): NodeRecord[] {
+    return this.list().filter(
+      (n) => n.presence === 'online' && n.capabilities?.roles.includes('worker') && n.capabilities.runtimes.some((r) => r.workload === 'infer'),
+    );
+  }
+}

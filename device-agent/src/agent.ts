@@ -1,0 +1,181 @@
+import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import type { Logger } from 'pino';
+import type { AckBody, HandbackBody, OpenedMessage } from '@meshchain/protocol';
+import type { AgentConfig } from './config/config.ts';
+import { loadOrCreateIdentity, type NodeIdentity } from './identity/identity.ts';
+import { JobRunner, type CurrentShard } from './jobs/job-runner.ts';
+import { DEFAULT_RECONNECT_BACKOFF } from './link/backoff.ts';
+import { NodeLink } from './link/node-link.ts';
+import { ModelCache } from './models/model-cache.ts';
+import { Outbox } from './outbox/outbox.ts';
+import { LlamaRuntime } from './runtimes/llama/index.ts';
+import { openAgentDatabase, type Db } from './store/db.ts';
+import { describeNode } from './capabilities.ts';
+
+export interface AgentStatus {
+  nodeId: string;
+  connected: boolean;
+  current: CurrentShard | null;
+  outbox: number;
+  rejectedMessages: number;
+}
+
+interface Running {
+  db: Db;
+  identity: NodeIdentity;
+  link: NodeLink;
+  runtime: LlamaRuntime;
+  runner: JobRunner;
+  outbox: Outbox;
+  models: ModelCache;
+  flushTimer: NodeJS.Timeout;
+}
+
+function engineVersion(): string {
+  try {
+    return (createRequire(import.meta.url)('node-llama-cpp/package.json') as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * The MeshNode agent: identity, MQTT link, job runner, model cache and
+ * outbox. The constructor does no work; `start()` wires the parts in order.
+ */
+export class Agent {
+  readonly #config: AgentConfig;
+  readonly #log: Logger;
+  #running: Running | null = null;
+  #flushing = false;
+
+  constructor(config: AgentConfig, logger: Logger) {
+    this.#config = config;
+    this.#log = logger;
+  }
+
+  get status(): AgentStatus {
+    const r = this.#running;
+    if (!r) throw new Error('agent is not started');
+    return {
+      nodeId: r.identity.nodeId,
+      connected: r.link.connected,
+      current: r.runner.current,
+      outbox: r.outbox.size(),
+      rejectedMessages: r.link.rejectedMessages,
+    };
+  }
+
+  async start(): Promise<{ nodeId: string }> {
+    const config = this.#config;
+    const identity = await loadOrCreateIdentity(join(config.dataDir, 'identity.json'));
+    const log = this.#log.child({ nodeId: identity.nodeId });
+    if (identity.created) log.info('created node identity');
+
+    const db = openAgentDatabase(join(config.dataDir, 'agent.db'));
+    const outbox = new Outbox(db, identity.signer, identity.nodeId);
+    const models = new ModelCache({ dir: join(config.dataDir, 'models'), db, budgetBytes: config.modelCacheBytes, logger: log.child({ component: 'models' }) });
+    const runtime = new LlamaRuntime({ logger: log.child({ component: 'runtime' }), ...(config.gpu === 'auto' ? { gpu: 'auto' as const } : {}) });
+
+    let link: NodeLink | null = null;
+    const handback = (body: HandbackBody): void => {
+      link?.publish('handback', body).catch((error: unknown) => log.warn({ err: error, shardId: body.shardId }, 'handback not sent; the lease will expire'));
+    };
+    const runner = new JobRunner({
+      db,
+      runtime,
+      models,
+      outbox,
+      logger: log.child({ component: 'jobs' }),
+      threads: config.threads,
+      onResult: () => void this.#flushOutbox(),
+      onHandback: handback,
+    });
+    const recovered = runner.recover();
+    if (recovered > 0) log.warn({ shards: recovered }, 'resuming shards interrupted by a restart');
+
+    link = new NodeLink({
+      url: config.mqttUrl,
+      identity,
+      controlPlaneId: config.controlPlaneId,
+      logger: log.child({ component: 'link' }),
+      backoff: DEFAULT_RECONNECT_BACKOFF,
+      maxSkewMs: config.maxSkewMs,
+      onMessage: (message) => this.#onMessage(message),
+      onConnect: () => {
+        const r = this.#running;
+        if (!r) return;
+        r.link
+          .publish('capabilities', describeNode({ roles: config.roles, models: r.models.cached(), engineVersion: engineVersion() }))
+          .catch((error: unknown) => log.warn({ err: error }, 'capabilities not sent'));
+        r.outbox.resetSchedule();
+        void this.#flushOutbox();
+      },
+    });
+
+    await runtime.start();
+    const flushTimer = setInterval(() => void this.#flushOutbox(), Math.min(5_000, config.ackTimeoutMs));
+    flushTimer.unref();
+    this.#running = { db, identity, link, runtime, runner, outbox, models, flushTimer };
+    link.start();
+    runner.kick();
+    log.info({ mqttUrl: config.mqttUrl, controlPlaneId: config.controlPlaneId, pendingResults: outbox.size() }, 'agent started');
+    return { nodeId: identity.nodeId };
+  }
+
+  /** SIGTERM: finish (within the grace period) or hand back the current shard, then leave. */
+  async stop(): Promise<void> {
+    const r = this.#running;
+    if (!r) return;
+    this.#log.info({ graceMs: this.#config.shutdownGraceMs }, 'stopping');
+    await r.runner.stop(this.#config.shutdownGraceMs);
+    await this.#flushOutbox();
+    clearInterval(r.flushTimer);
+    this.#running = null;
+    await r.link.stop();
+    await r.runtime.stop();
+    r.db.close();
+  }
+
+  #onMessage(message: OpenedMessage): void {
+    const r = this.#running;
+    if (!r) return;
+    if (message.kind === 'assignment') {
+      const fresh = r.runner.accept(message.body);
+      this.#log.info({ shardId: message.body.shardId, leaseId: message.body.leaseId, inputs: message.body.inputs.length, fresh }, 'assignment');
+      r.runner.kick();
+    } else if (message.kind === 'ack') {
+      this.#onAck(r, message.body);
+    } else {
+      this.#log.warn({ kind: message.kind }, 'unexpected message kind');
+    }
+  }
+
+  #onAck(r: Running, ack: AckBody): void {
+    const removed = r.outbox.acknowledge(ack.leaseId);
+    const fields = { shardId: ack.shardId, status: ack.status, removed };
+    if (ack.status === 'rejected') this.#log.warn({ ...fields, reason: ack.reason }, 'result rejected by the control plane');
+    else this.#log.info(fields, 'result acknowledged');
+    r.db
+      .prepare(`UPDATE work_log SET status = ? WHERE lease_id = ?`)
+      .run(ack.status, ack.leaseId);
+  }
+
+  async #flushOutbox(): Promise<void> {
+    const r = this.#running;
+    if (!r || this.#flushing || !r.link.connected) return;
+    this.#flushing = true;
+    try {
+      const now = Date.now();
+      for (const entry of r.outbox.due(now, this.#config.maxSkewMs / 2)) {
+        await r.link.publishEnvelope(entry.envelope);
+        r.outbox.markSent(entry.id, Date.now(), this.#config.ackTimeoutMs);
+      }
+    } catch (error) {
+      this.#log.warn({ err: error }, 'outbox flush interrupted; will retry');
+    } finally {
+      this.#flushing = false;
+    }
+  }
+}
