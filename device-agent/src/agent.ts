@@ -21,6 +21,12 @@ export interface AgentStatus {
   rejectedMessages: number;
 }
 
+/** Fault injection for crash tests; never set in production. */
+export interface AgentFaults {
+  /** SIGKILL the process right after a result is stored in the outbox, before it is published. */
+  crashAfterOutbox?: boolean;
+}
+
 interface Running {
   db: Db;
   identity: NodeIdentity;
@@ -50,9 +56,12 @@ export class Agent {
   #running: Running | null = null;
   #flushing = false;
 
-  constructor(config: AgentConfig, logger: Logger) {
+  readonly #faults: AgentFaults;
+
+  constructor(config: AgentConfig, logger: Logger, faults: AgentFaults = {}) {
     this.#config = config;
     this.#log = logger;
+    this.#faults = faults;
   }
 
   get status(): AgentStatus {
@@ -90,6 +99,7 @@ export class Agent {
       logger: log.child({ component: 'jobs' }),
       threads: config.threads,
       onResult: () => void this.#flushOutbox(),
+      ...(this.#faults.crashAfterOutbox ? { afterResultStored: () => process.kill(process.pid, 'SIGKILL') } : {}),
       onHandback: handback,
     });
     const recovered = runner.recover();

@@ -39,7 +39,8 @@ program
     const logger = process.stderr.isTTY
       ? pino({ level: config.logLevel, name: 'meshnode' }, pretty({ destination: 2, sync: true, ignore: 'pid,hostname' }))
       : pino({ level: config.logLevel, name: 'meshnode' }, pino.destination({ dest: 2, sync: true }));
-    const agent = new Agent(config, logger);
+    // MESHNODE_FAULT is for crash tests only.
+    const agent = new Agent(config, logger, { crashAfterOutbox: process.env.MESHNODE_FAULT === 'crash-after-outbox' });
     const { nodeId } = await agent.start();
     process.stdout.write(`${JSON.stringify({ event: 'started', nodeId })}\n`);
     await new Promise<void>((resolve) => {

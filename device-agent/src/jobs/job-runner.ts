@@ -14,6 +14,8 @@ export interface JobRunnerOptions {
   threads: number;
   /** A finished result is in the outbox: publish it. */
   onResult: () => void;
+  /** Fault injection for tests: runs right after a result is stored, before it is published. */
+  afterResultStored?: () => void;
   /** A shard could not or will not be run here: give it back. */
   onHandback: (body: HandbackBody) => void;
 }
@@ -160,6 +162,7 @@ export class JobRunner {
           .run(assignment.leaseId, assignment.shardId, assignment.jobId, generated, computeMs, Date.now());
       })();
       log.info({ tokens: generated, ms: computeMs, tokensPerSecond: Math.round((generated / Math.max(computeMs, 1)) * 1000) }, 'shard computed');
+      this.#o.afterResultStored?.();
       this.#o.onResult();
     } catch (error) {
       if (isAbortError(error) || abort.signal.aborted) {
