@@ -54,7 +54,8 @@ export function defaultConfigPath(env: NodeJS.ProcessEnv): string {
  */
 export function loadAgentConfig(options: { file?: string; env?: NodeJS.ProcessEnv; overrides?: Partial<AgentConfigInput> } = {}): AgentConfig {
   const env = options.env ?? {};
-  const path = options.file ?? defaultConfigPath(env);
+  const dataDir = options.overrides?.dataDir;
+  const path = options.file ?? (dataDir && !env.MESHNODE_CONFIG ? join(dataDir, 'config.json') : defaultConfigPath(env));
   let fromFile: Record<string, unknown> = {};
   try {
     fromFile = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;

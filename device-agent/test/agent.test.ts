@@ -1,0 +1,187 @@
+import assert from 'node:assert/strict';
+import { readFile, mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import mqtt, { type MqttClient } from 'mqtt';
+import { pino } from 'pino';
+import Database from 'better-sqlite3';
+import {
+  canonicalHash,
+  createAuthToken,
+  deriveId,
+  encodeMessage,
+  fleetSubscription,
+  generateSeed,
+  NodeCryptoSigner,
+  openMessage,
+  sealMessage,
+  topicFor,
+  type AssignmentBody,
+  type OpenedMessage,
+} from '@meshchain/protocol';
+import { MeshBroker } from '@meshchain/broker';
+import { writeTinyModel } from '@meshchain/scripts/model';
+import { Agent, loadAgentConfig } from '../src/index.ts';
+
+/** A control plane stand-in: a trusted (or untrusted) key with an MQTT connection. */
+class ControlPlaneClient {
+  readonly signer = new NodeCryptoSigner(generateSeed());
+  readonly id = deriveId(this.signer.publicKey, 'cp');
+  readonly inbox: OpenedMessage[] = [];
+  client: MqttClient | null = null;
+  #waiters: { match: (m: OpenedMessage) => boolean; resolve: (m: OpenedMessage) => void }[] = [];
+
+  async connect(url: string, trusted: Set<string>): Promise<void> {
+    this.client = await mqtt.connectAsync(url, { clientId: this.id, username: this.id, password: createAuthToken(this.signer, 'cp'), reconnectPeriod: 0 });
+    this.client.on('message', (topic, payload) => {
+      const message = openMessage(topic, payload, { trustedControlPlanes: trusted });
+      this.inbox.push(message);
+      for (const waiter of this.#waiters.filter((w) => w.match(message))) {
+        this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
+        waiter.resolve(message);
+      }
+    });
+    await this.client.subscribeAsync([fleetSubscription('result'), fleetSubscription('handback')], { qos: 1 });
+  }
+
+  waitFor(match: (m: OpenedMessage) => boolean, timeoutMs = 30_000): Promise<OpenedMessage> {
+    const seen = this.inbox.find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('timed out waiting for a message')), timeoutMs);
+      this.#waiters.push({ match, resolve: (m) => (clearTimeout(timer), resolve(m)) });
+    });
+  }
+
+  async assign(nodeId: string, body: AssignmentBody): Promise<void> {
+    await this.client!.publishAsync(topicFor('assignment', nodeId), encodeMessage(sealMessage('assignment', body, this.signer)), { qos: 1 });
+  }
+}
+
+describe('agent', () => {
+  let dir = '';
+  let broker: MeshBroker;
+  let http: Server;
+  let modelUrl = '';
+  let model = { path: '', sha256: '', size: 0 };
+  const trusted = new ControlPlaneClient();
+  const rogue = new ControlPlaneClient();
+  let counter = 0;
+
+  const assignment = (overrides: Partial<AssignmentBody> = {}, prompts = ['one', 'two']): AssignmentBody => {
+    const inputs = prompts.map((prompt, index) => ({ index, prompt }));
+    counter++;
+    return {
+      jobId: 'job_test',
+      shardId: `job_test.${counter}`,
+      shardIndex: counter,
+      leaseId: `lease_${counter}`,
+      leaseUntil: Date.now() + 120_000,
+      workload: 'infer',
+      model: { sha256: model.sha256, size: model.size, url: modelUrl },
+      inputs,
+      inputHash: canonicalHash(inputs),
+      settings: { maxTokens: 6, temperature: 0, seed: 0, contextSize: 256, batchSize: 256, addBos: true },
+      ...overrides,
+    };
+  };
+
+  const startAgent = async (name: string, overrides: Record<string, unknown> = {}): Promise<Agent & { nodeId: string }> => {
+    const config = loadAgentConfig({
+      env: {},
+      overrides: { dataDir: join(dir, name), mqttUrl: broker.url, controlPlaneId: trusted.id, ...overrides },
+    });
+    const agent = new Agent(config, pino({ level: 'silent' }));
+    const { nodeId } = await agent.start();
+    // Subscriptions are in place once the agent's presence reaches the broker.
+    await trusted.waitFor((m) => m.kind === 'presence' && m.nodeId === nodeId, 30_000).catch(() => undefined);
+    return Object.assign(agent, { nodeId });
+  };
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'meshnode-agent-'));
+    model = await writeTinyModel({ path: join(dir, 'tiny.gguf') });
+    const bytes = await readFile(model.path);
+    http = createServer((_req, res) => res.end(bytes));
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    const address = http.address();
+    modelUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/model`;
+    broker = new MeshBroker({ port: 0, enrollment: 'open', trustedControlPlanes: new Set([trusted.id, rogue.id]) });
+    await broker.start();
+    await trusted.connect(broker.url, new Set([trusted.id]));
+    await trusted.client!.subscribeAsync(fleetSubscription('presence'), { qos: 1 });
+    await rogue.connect(broker.url, new Set([rogue.id]));
+  });
+  after(async () => {
+    await trusted.client?.endAsync();
+    await rogue.client?.endAsync();
+    await broker.stop();
+    await new Promise((resolve) => http.close(resolve));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('refuses assignments not signed by its control plane, malformed or invalid, and runs the genuine one', async (t) => {
+    const agent = await startAgent('intake');
+    t.after(() => agent.stop());
+    const forged = assignment();
+    await rogue.assign(agent.nodeId, forged);
+    await trusted.client!.publishAsync(topicFor('assignment', agent.nodeId), Buffer.from('not a message'), { qos: 1 });
+    const invalid = { ...assignment(), inputHash: 'nope' } as AssignmentBody;
+    await trusted.client!.publishAsync(topicFor('assignment', agent.nodeId), encodeMessage(sealMessage('assignment', invalid, trusted.signer)), { qos: 1 });
+    const genuine = assignment();
+    await trusted.assign(agent.nodeId, genuine);
+
+    const result = await trusted.waitFor((m) => m.kind === 'result' && m.body.shardId === genuine.shardId);
+    assert.equal(result.nodeId, agent.nodeId);
+    assert.equal(agent.status.rejectedMessages, 3, 'forged, garbage and invalid were refused');
+    assert.ok(!trusted.inbox.some((m) => m.kind === 'result' && m.body.shardId === forged.shardId), 'the forged shard never ran');
+    const db = new Database(join(dir, 'intake', 'agent.db'), { readonly: true });
+    const stored = db.prepare('SELECT lease_id FROM assignments').all() as { lease_id: string }[];
+    db.close();
+    assert.deepEqual(stored.map((r) => r.lease_id), [genuine.leaseId]);
+  });
+
+  it('keeps a result in its outbox until acknowledged and drops it on ack', async (t) => {
+    const agent = await startAgent('outbox', { ackTimeoutMs: 600_000 });
+    t.after(() => agent.stop());
+    const a = assignment();
+    await trusted.assign(agent.nodeId, a);
+    const result = await trusted.waitFor((m) => m.kind === 'result' && m.body.shardId === a.shardId);
+    assert.equal(agent.status.outbox, 1, 'no ack yet: the result stays');
+    await trusted.client!.publishAsync(
+      topicFor('ack', agent.nodeId),
+      encodeMessage(sealMessage('ack', { resultId: result.envelope.id, shardId: a.shardId, leaseId: a.leaseId, status: 'accepted' }, trusted.signer)),
+      { qos: 1 },
+    );
+    const deadline = Date.now() + 10_000;
+    while (agent.status.outbox !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(agent.status.outbox, 0);
+  });
+
+  it('hands a running shard back on stop when the grace period is over', async () => {
+    const agent = await startAgent('handback', { shutdownGraceMs: 0 });
+    const long = assignment({ settings: { maxTokens: 1500, temperature: 0, seed: 0, contextSize: 2048, batchSize: 512, addBos: true } }, ['a', 'b', 'c', 'd']);
+    await trusted.assign(agent.nodeId, long);
+    const deadline = Date.now() + 20_000;
+    while (agent.status.current === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(agent.status.current?.shardId, long.shardId);
+    await agent.stop();
+    const handback = await trusted.waitFor((m) => m.kind === 'handback' && m.body.leaseId === long.leaseId);
+    assert.equal(handback.kind === 'handback' && handback.body.reason, 'shutdown');
+    assert.ok(!trusted.inbox.some((m) => m.kind === 'result' && m.body.leaseId === long.leaseId));
+  });
+
+  it('finishes a running shard within the grace period before stopping', async () => {
+    const agent = await startAgent('graceful', { shutdownGraceMs: 60_000 });
+    const a = assignment({}, ['x', 'y', 'z']);
+    await trusted.assign(agent.nodeId, a);
+    const deadline = Date.now() + 20_000;
+    while (agent.status.current === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await agent.stop();
+    const result = await trusted.waitFor((m) => m.kind === 'result' && m.body.leaseId === a.leaseId);
+    assert.equal(result.kind === 'result' && result.body.outputs.length, 3);
+    assert.ok(!trusted.inbox.some((m) => m.kind === 'handback' && m.body.leaseId === a.leaseId));
+  });
+});
