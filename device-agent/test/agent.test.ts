@@ -155,9 +155,10 @@ describe('agent', () => {
       encodeMessage(sealMessage('ack', { resultId: result.envelope.id, shardId: a.shardId, leaseId: a.leaseId, status: 'accepted' }, trusted.signer)),
       { qos: 1 },
     );
+    const outboxSize = (): number => agent.status.outbox;
     const deadline = Date.now() + 10_000;
-    while (agent.status.outbox !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    assert.equal(agent.status.outbox, 0);
+    while (outboxSize() !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(outboxSize(), 0);
   });
 
   it('hands a running shard back on stop when the grace period is over', async () => {

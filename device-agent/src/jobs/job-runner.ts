@@ -129,6 +129,8 @@ export class JobRunner {
       const outputs: InferOutput[] = [];
       let promptTokens = 0;
       let generated = 0;
+      // Inference time only: model download and load are not the shard's compute.
+      let computeMs = 0;
       for (const input of assignment.inputs) {
         const generation = await this.#o.runtime.generate(
           model,
@@ -139,9 +141,9 @@ export class JobRunner {
         outputs.push({ index: input.index, tokens: generation.tokens, text: generation.text, finishReason: generation.finishReason });
         promptTokens += generation.promptTokens.length;
         generated += generation.tokens.length;
+        computeMs += generation.timings.promptMs + generation.timings.generateMs;
         if (this.#current) this.#current.done++;
       }
-      const computeMs = Date.now() - started;
       const result: ResultBody = {
         jobId: assignment.jobId,
         shardId: assignment.shardId,
@@ -161,7 +163,7 @@ export class JobRunner {
           )
           .run(assignment.leaseId, assignment.shardId, assignment.jobId, generated, computeMs, Date.now());
       })();
-      log.info({ tokens: generated, ms: computeMs, tokensPerSecond: Math.round((generated / Math.max(computeMs, 1)) * 1000) }, 'shard computed');
+      log.info({ tokens: generated, ms: computeMs, wallMs: Date.now() - started, tokensPerSecond: Math.round((generated / Math.max(computeMs, 1)) * 1000) }, 'shard computed');
       this.#o.afterResultStored?.();
       this.#o.onResult();
     } catch (error) {
