@@ -11,7 +11,7 @@ export interface BrokerOptions extends AuthPolicy {
   host?: string;
   /** 0 picks a free port. */
   port?: number;
-  /** Largest MQTT packet accepted, header and topic included. */
+  /** Largest MQTT packet accepted: its remaining length (variable header, topic and payload). */
   maxPacketBytes?: number;
   logger?: Logger;
   /** Shared state for several brokers (e.g. aedes-persistence-redis + mqemitter-redis). */

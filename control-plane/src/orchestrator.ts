@@ -31,6 +31,8 @@ export interface OrchestratorOptions {
   modelBaseUrl: string;
   /** How often the sweeper reclaims expired leases and the queue is re-planned. */
   tickMs: number;
+  /** A verified binding of a node to an owner (the rewards component records it); absent: bindings are ignored. */
+  onBinding?: (nodeId: string, envelope: Extract<OpenedMessage, { kind: 'binding' }>['envelope']) => void;
 }
 
 export function leaseDuration(timing: LeaseTiming, inputs: number, settings: GenerationSettings): number {
@@ -87,13 +89,20 @@ export class Orchestrator {
       case 'handback': {
         const lease = this.#o.leases.getLease(message.body.leaseId);
         if (lease && lease.nodeId === nodeId) {
-          this.#o.leases.requeueShard(lease.id, 'handed_back', `handed back: ${message.body.reason}`);
+          // A node that could not run the shard must not get it straight back.
+          const failed = message.body.reason === 'error' || message.body.reason === 'unsupported';
+          const detail = message.body.detail ? `: ${message.body.detail}` : '';
+          this.#o.leases.requeueShard(lease.id, 'handed_back', `handed back (${message.body.reason})${detail}`, Date.now(), failed);
           this.#log.info({ nodeId, shardId: lease.shardId, reason: message.body.reason }, 'shard handed back');
         } else {
           this.#log.warn({ nodeId, leaseId: message.body.leaseId }, 'handback for a lease the node does not hold');
         }
         break;
       }
+      case 'binding':
+        if (this.#o.onBinding) this.#o.onBinding(nodeId, message.envelope);
+        else this.#log.debug({ nodeId }, 'binding ignored: rewards are disabled');
+        return;
       default:
         this.#log.warn({ kind: message.kind, nodeId }, 'unexpected message kind from a node');
         return;
@@ -136,6 +145,10 @@ export class Orchestrator {
   }
 
   #schedule(now = Date.now()): void {
+    for (const jobId of this.#o.jobs.completableJobs()) {
+      const manifest = this.#o.aggregator.completeJob(jobId);
+      this.#log.info({ jobId, root: manifest.root }, 'job completed (recovered)');
+    }
     const reclaimed = this.#o.leases.reclaimExpiredLeases(now);
     for (const lease of reclaimed.expired) this.#log.warn(lease, 'lease expired');
     for (const failed of reclaimed.failedJobs) this.#log.error(failed, 'job failed');

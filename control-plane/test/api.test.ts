@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { createAuthToken, generateSeed, NodeCryptoSigner } from '@meshchain/protocol';
 import { ApiClient, ApiError } from '../src/index.ts';
 import { startControlPlane, type RunningControlPlane } from './helpers/harness.ts';
 
@@ -45,6 +46,8 @@ describe('HTTP API', () => {
       [{ workload: 'infer', model: 'abc', prompts: ['x'] }, /model/],
       [{ workload: 'infer', model: sha, prompts: ['x'], shardSize: 0 }, /shardSize/],
       [{ workload: 'infer', model: sha, prompts: ['x'], settings: { maxTokens: 600, contextSize: 512 } }, /below contextSize/],
+      [{ workload: 'infer', model: sha, prompts: Array.from({ length: 40 }, () => 'x'.repeat(30_000)), shardSize: 64 }, /smaller --shard-size/],
+      [{ workload: 'infer', model: sha, prompts: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'], shardSize: 9, settings: { maxTokens: 8000, contextSize: 9000 } }, /over the 1024 KiB limit/],
     ];
     for (const [body, pattern] of cases) {
       await assert.rejects(api.submitJob(body as never), (e: unknown) => e instanceof ApiError && e.status === 400 && pattern.test(e.message));
@@ -63,6 +66,7 @@ describe('HTTP API', () => {
     await assert.rejects(api.resultText(job.id), (e: unknown) => e instanceof ApiError && e.status === 409);
     await assert.rejects(api.manifest(job.id), (e: unknown) => e instanceof ApiError && e.status === 409);
     await assert.rejects(api.job('job_nope'), (e: unknown) => e instanceof ApiError && e.status === 404 && /not found/.test(e.message));
+    await assert.rejects(api.manifest('job_nope'), (e: unknown) => e instanceof ApiError && e.status === 404);
     assert.equal((await api.jobs())[0]?.id, job.id);
   });
 
@@ -81,5 +85,28 @@ describe('HTTP API with a token', () => {
   it('refuses requests without the token and accepts them with it', async () => {
     await assert.rejects(new ApiClient(cp.info.apiUrl).jobs(), (e: unknown) => e instanceof ApiError && e.status === 401);
     assert.deepEqual(await new ApiClient(cp.info.apiUrl, { token: 'a-long-enough-api-token' }).jobs(), []);
+    assert.equal((await fetch(`${cp.info.apiUrl}/healthz`)).status, 200);
+  });
+
+  it('lets nodes fetch models with their own token, and nobody else', async () => {
+    const model = Buffer.from('model bytes');
+    const sha = createHash('sha256').update(model).digest('hex');
+    const upload = await fetch(`${cp.info.apiUrl}/v1/models/${sha}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/octet-stream', authorization: 'Bearer a-long-enough-api-token' },
+      body: model,
+    });
+    assert.equal(upload.status, 201);
+    const node = new NodeCryptoSigner(generateSeed());
+    const url = `${cp.info.apiUrl}/v1/models/${sha}`;
+    const asNode = await fetch(url, { headers: { authorization: `MeshNode ${createAuthToken(node, 'node')}` } });
+    assert.equal(asNode.status, 200);
+    assert.deepEqual(Buffer.from(await asNode.arrayBuffer()), model);
+    assert.equal((await fetch(url)).status, 401);
+    assert.equal((await fetch(url, { headers: { authorization: 'MeshNode garbage' } })).status, 401);
+    const expired = createAuthToken(node, 'node', { now: Date.now() - 7_200_000, ttlMs: 60_000 });
+    assert.equal((await fetch(url, { headers: { authorization: `MeshNode ${expired}` } })).status, 401);
+    const jobsAsNode = await fetch(`${cp.info.apiUrl}/v1/jobs`, { headers: { authorization: `MeshNode ${createAuthToken(node, 'node')}` } });
+    assert.equal(jobsAsNode.status, 401, 'a node token opens model downloads only');
   });
 });

@@ -66,6 +66,14 @@ describe('judgeResult', () => {
     }
   });
 
+  it('accepts a late result under an expired lease, never under a rejected or returned one', () => {
+    assert.deepEqual(judgeResult(ctx({ lease: { ...lease, state: 'expired' } })), { status: 'accepted' });
+    for (const state of ['rejected', 'handed_back'] as const) {
+      const verdict = judgeResult(ctx({ lease: { ...lease, state } }));
+      assert.equal(verdict.status, 'rejected', state);
+    }
+  });
+
   it('refuses results for jobs that stopped running', () => {
     const verdict = judgeResult(ctx({ job: { ...job, state: 'cancelled' } }));
     assert.equal(verdict.status, 'rejected');

@@ -73,4 +73,24 @@ describe('leases', () => {
     assert.equal(leases.getLease(lease.id)?.state, 'handed_back');
     assert.equal(leases.requeueShard(lease.id, 'handed_back', 'again', 6), null, 'a lease is given back once');
   });
+
+  it('counts a handback for a failure as an attempt and keeps that node off the shard', () => {
+    const { leases, jobs, job } = setup(2);
+    const shardId = `${job.id}.0`;
+    const first = leases.leaseShard(shardId, 'mnA', 1000, 0)!;
+    leases.requeueShard(first.id, 'handed_back', 'context overflow', 1, true);
+    assert.equal(jobs.getShard(shardId)?.attempts, 1);
+    assert.equal(leases.leaseShard(shardId, 'mnA', 1000, 2), null, 'not straight back to the failing node');
+    const second = leases.leaseShard(shardId, 'mnB', 1000, 2)!;
+    leases.requeueShard(second.id, 'handed_back', 'context overflow', 3, true);
+    assert.equal(jobs.getJob(job.id).state, 'failed', 'a shard no node can run fails its job instead of looping');
+    assert.match(jobs.getJob(job.id).error ?? '', /context overflow/);
+  });
+
+  it('finds jobs whose shards are all done but which were never aggregated', () => {
+    const { db, jobs, job } = setup();
+    assert.deepEqual(jobs.completableJobs(), []);
+    db.prepare(`UPDATE shards SET state = 'completed' WHERE job_id = ?`).run(job.id);
+    assert.deepEqual(jobs.completableJobs(), [job.id]);
+  });
 });

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
-import type { AckBody, HandbackBody, OpenedMessage } from '@meshchain/protocol';
+import { createAuthToken, type AckBody, type HandbackBody, type OpenedMessage } from '@meshchain/protocol';
 import type { AgentConfig } from './config/config.ts';
 import { loadOrCreateIdentity, type NodeIdentity } from './identity/identity.ts';
 import { JobRunner, type CurrentShard } from './jobs/job-runner.ts';
@@ -84,7 +84,13 @@ export class Agent {
 
     const db = openAgentDatabase(join(config.dataDir, 'agent.db'));
     const outbox = new Outbox(db, identity.signer, identity.nodeId);
-    const models = new ModelCache({ dir: join(config.dataDir, 'models'), db, budgetBytes: config.modelCacheBytes, logger: log.child({ component: 'models' }) });
+    const models = new ModelCache({
+      dir: join(config.dataDir, 'models'),
+      db,
+      budgetBytes: config.modelCacheBytes,
+      logger: log.child({ component: 'models' }),
+      authorization: () => `MeshNode ${createAuthToken(identity.signer, 'node')}`,
+    });
     const runtime = new LlamaRuntime({ logger: log.child({ component: 'runtime' }), ...(config.gpu === 'auto' ? { gpu: 'auto' as const } : {}) });
 
     let link: NodeLink | null = null;

@@ -29,7 +29,7 @@ export function roleOfId(id: string): Role | null {
   return null;
 }
 
-/** A message id: 128 random bits, time-ordered prefix for readable logs. */
+/** A message id: a time-ordered prefix for readable logs and 96 random bits. */
 export function newMessageId(now = Date.now()): string {
   return now.toString(36).padStart(9, '0') + '-' + randomBytes(12).toString('base64url');
 }

@@ -109,6 +109,13 @@ describe('end to end: control plane and agents as real processes', () => {
 
     const exit = await node.process.exited;
     assert.equal(exit.signal, 'SIGKILL', 'the agent died right after storing its result');
+    // Its will tells the control plane it is gone.
+    for (const deadline = Date.now() + 20_000; ; ) {
+      const record = (await network.api.nodes()).find((n) => n.id === node.nodeId);
+      if (record?.presence === 'offline') break;
+      assert.ok(Date.now() < deadline, 'the killed node was never marked offline');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     const db = new Database(join(node.dataDir, 'agent.db'), { readonly: true });
     const pending = db.prepare('SELECT shard_id FROM outbox').all() as { shard_id: string }[];
     db.close();

@@ -50,6 +50,7 @@ export class Aggregator {
   }
 
   manifest(jobId: string): Manifest {
+    this.#jobs.getJob(jobId); // 404 for an unknown job
     const row = this.#db.prepare('SELECT state, manifest FROM jobs WHERE id = ?').get(jobId) as
       | { state: string; manifest: string | null }
       | undefined;

@@ -1,7 +1,8 @@
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
 import type { InferOutput, PromptInput } from '@meshchain/protocol';
 
-export const MANIFEST_LEAF_TYPES = ['uint32', 'bytes32', 'string', 'string'] as const;
+/** (string jobId, bytes32 modelSha256, uint32 shardIndex, bytes32 resultHash, string nodeId, string verdict) */
+export const MANIFEST_LEAF_TYPES = ['string', 'bytes32', 'uint32', 'bytes32', 'string', 'string'] as const;
 
 export interface ManifestShard {
   index: number;
@@ -19,8 +20,8 @@ export interface Manifest {
   inputCount: number;
   shards: ManifestShard[];
   /**
-   * Merkle root (OpenZeppelin StandardMerkleTree) over leaves
-   * (uint32 shardIndex, bytes32 resultHash, string nodeId, string verdict).
+   * Merkle root (OpenZeppelin StandardMerkleTree) over one leaf per shard,
+   * `MANIFEST_LEAF_TYPES`: the root commits to the job and model as well.
    */
   root: string;
 }
@@ -32,13 +33,16 @@ export interface OutputLine {
   text: string;
 }
 
-export function manifestLeaf(shard: ManifestShard): [number, string, string, string] {
-  return [shard.index, `0x${shard.resultHash}`, shard.nodeId, shard.verdict];
+export function manifestLeaf(jobId: string, modelSha256: string, shard: ManifestShard): [string, string, number, string, string, string] {
+  return [jobId, `0x${modelSha256}`, shard.index, `0x${shard.resultHash}`, shard.nodeId, shard.verdict];
 }
 
 export function buildManifest(jobId: string, modelSha256: string, inputCount: number, shards: ManifestShard[]): Manifest {
   const ordered = [...shards].sort((a, b) => a.index - b.index);
-  const tree = StandardMerkleTree.of(ordered.map(manifestLeaf), [...MANIFEST_LEAF_TYPES]);
+  const tree = StandardMerkleTree.of(
+    ordered.map((shard) => manifestLeaf(jobId, modelSha256, shard)),
+    [...MANIFEST_LEAF_TYPES],
+  );
   return { jobId, modelSha256, inputCount, shards: ordered, root: tree.root };
 }
 

@@ -45,7 +45,33 @@ export function parseJobRequest(body: unknown): ParsedJobRequest {
   if (merged.maxTokens >= merged.contextSize) {
     throw new InvalidRequestError(`maxTokens (${merged.maxTokens}) must be below contextSize (${merged.contextSize})`);
   }
-  return { modelSha256: model, inputs: prompts.map((prompt, index) => ({ index, prompt })), shardSize, settings: merged };
+  const inputs = prompts.map((prompt, index) => ({ index, prompt }));
+  assertShardsFitMessages(inputs, shardSize, merged.maxTokens);
+  return { modelSha256: model, inputs, shardSize, settings: merged };
+}
+
+/** Room for the envelope, ids, hashes and settings around a shard's inputs or outputs. */
+const MESSAGE_OVERHEAD_BYTES = 4096;
+/** A generous size of one generated token in a result: its id and its text, JSON-escaped. */
+const RESULT_BYTES_PER_TOKEN = 16;
+
+/**
+ * Every assignment and every result travels as one MQTT message: refuse a
+ * job whose shards could not, rather than let their leases expire.
+ */
+function assertShardsFitMessages(inputs: PromptInput[], shardSize: number, maxTokens: number): void {
+  for (let start = 0; start < inputs.length; start += shardSize) {
+    const shard = inputs.slice(start, start + shardSize);
+    const assignmentBytes = Buffer.byteLength(JSON.stringify(shard)) + MESSAGE_OVERHEAD_BYTES;
+    const resultBytes = shard.length * maxTokens * RESULT_BYTES_PER_TOKEN + MESSAGE_OVERHEAD_BYTES;
+    const largest = Math.max(assignmentBytes, resultBytes);
+    if (largest > LIMITS.maxPayloadBytes) {
+      throw new InvalidRequestError(
+        `shard ${start / shardSize} could need a ${Math.ceil(largest / 1024)} KiB message, over the ${LIMITS.maxPayloadBytes / 1024} KiB limit`,
+        { details: 'use a smaller --shard-size (or fewer --max-tokens)' },
+      );
+    }
+  }
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
+import { verifyAuthToken } from '@meshchain/protocol';
 import type { Logger } from 'pino';
 import type { Aggregator } from '../aggregate/aggregator.ts';
 import { ControlPlaneError, InvalidRequestError } from '../errors.ts';
@@ -27,6 +28,20 @@ export interface ApiOptions {
 }
 
 const SHA256 = /^[0-9a-f]{64}$/;
+
+/**
+ * Nodes fetch models with their own broker token (`Authorization: MeshNode
+ * <token>`), so an API token for engineers does not lock the fleet out.
+ */
+function isNodeModelDownload(method: string, url: string, authorization: string | undefined): boolean {
+  if ((method !== 'GET' && method !== 'HEAD') || !/^\/v1\/models\/[0-9a-f]{64}$/.test(url)) return false;
+  if (!authorization?.startsWith('MeshNode ')) return false;
+  try {
+    return verifyAuthToken(authorization.slice('MeshNode '.length)).role === 'node';
+  } catch {
+    return false;
+  }
+}
 
 /** The control plane's HTTP API (JSON; JSONL for job output; raw bytes for models). */
 export class ApiServer {
@@ -56,6 +71,7 @@ export class ApiServer {
     if (this.#o.apiToken) {
       const expected = Buffer.from(`Bearer ${this.#o.apiToken}`);
       app.addHook('onRequest', async (req, reply) => {
+        if (req.url === '/healthz' || isNodeModelDownload(req.method, req.url, req.headers.authorization)) return;
         const given = Buffer.from(req.headers.authorization ?? '');
         if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
           return reply.code(401).send({ error: { code: 'Unauthorized', message: 'missing or wrong API token (set MESHCHAIN_API_TOKEN)' } });

@@ -10,6 +10,8 @@ import { createLogger } from './logger.ts';
 import { loadControlPlaneConfig } from '../config.ts';
 import { ControlPlane } from '../control-plane.ts';
 import { ControlPlaneError } from '../errors.ts';
+import { loadOrCreateControlPlaneKey } from '../identity/key-file.ts';
+import { join } from 'node:path';
 
 const program = new Command('meshchain')
   .description('MeshChain control plane and CLI: submit AI jobs to a fleet of MeshNodes and follow them')
@@ -61,6 +63,16 @@ program
       ].join('\n'),
     );
     await stopOnSignal(() => controlPlane.stop(), logger);
+  });
+
+program
+  .command('id')
+  .description("print this control plane's id (made on first use): nodes and a standalone broker trust it")
+  .option('--data-dir <dir>', 'state directory (MESHCHAIN_DATA_DIR)')
+  .action(async (options: { dataDir?: string }) => {
+    const config = loadControlPlaneConfig({ env: process.env, overrides: { dataDir: options.dataDir } as Record<string, unknown> });
+    const { id } = await loadOrCreateControlPlaneKey(join(config.dataDir, 'control-plane.key.json'));
+    process.stdout.write(`${id}\n`);
   });
 
 program

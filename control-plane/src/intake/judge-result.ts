@@ -25,6 +25,11 @@ export function judgeResult({ nodeId, body, job, shard, lease }: ResultContext):
   if (!shard || !job || shard.jobId !== body.jobId) return reject(`unknown shard ${body.shardId} of job ${body.jobId}`, false);
   if (!lease || lease.shardId !== shard.id) return reject(`lease ${body.leaseId} does not belong to shard ${shard.id}`, false);
   if (lease.nodeId !== nodeId) return reject(`shard ${shard.id} is leased to another node`, false);
+  // A late result under an expired lease may still win; one under a lease that
+  // was rejected or given back may not (that would undo the node's exclusion).
+  if (lease.state === 'rejected' || lease.state === 'handed_back') {
+    return reject(`lease ${lease.id} was ${lease.state === 'rejected' ? 'rejected' : 'handed back'}`, false);
+  }
   if (shard.state === 'completed') {
     return {
       status: 'duplicate',

@@ -50,6 +50,17 @@ export class JobStore {
     return rows.map(jobFromRow);
   }
 
+  /** Running jobs whose shards are all completed: aggregation is due (e.g. after a crash between the two). */
+  completableJobs(): string[] {
+    const rows = this.#db
+      .prepare(
+        `SELECT j.id FROM jobs j WHERE j.state = 'running'
+         AND NOT EXISTS (SELECT 1 FROM shards s WHERE s.job_id = j.id AND s.state != 'completed')`,
+      )
+      .all() as { id: string }[];
+    return rows.map((r) => r.id);
+  }
+
   getShard(id: string): Shard | null {
     const row = this.#db.prepare('SELECT * FROM shards WHERE id = ?').get(id) as ShardRow | undefined;
     return row ? shardFromRow(row) : null;

@@ -40,7 +40,7 @@ export class ModelStore {
 
   get(sha256: string): ModelInfo {
     const info = this.find(sha256);
-    if (!info) throw new NotFoundError(`model ${sha256}`, { details: 'upload it with `meshchain submit --model <file>`' });
+    if (!info) throw new NotFoundError(`model ${sha256}`, { details: 'upload it with `meshchain submit infer --model <file>`' });
     return info;
   }
 

@@ -61,13 +61,21 @@ export class NodeStore {
       .run(nodeId, publicKey, now, now);
   }
 
-  /** Returns true when the update was newer than what was stored. */
+  /**
+   * Presence is ordered by the session it belongs to (`since`): a later
+   * session wins, and within one session `offline` wins, so a node's will
+   * always beats the online message of the same connection. Returns true
+   * when the stored state changed.
+   */
   recordPresence(nodeId: string, publicKey: string, presence: PresenceBody, now = Date.now()): boolean {
     return this.#db.transaction(() => {
       this.#touch(nodeId, publicKey, now);
       const info = this.#db
-        .prepare(`UPDATE nodes SET presence = ?, presence_since = ? WHERE id = ? AND presence_since <= ?`)
-        .run(presence.state, presence.since, nodeId, presence.since);
+        .prepare(
+          `UPDATE nodes SET presence = @state, presence_since = @since
+           WHERE id = @id AND (presence_since < @since OR (presence_since = @since AND presence = 'online' AND @state = 'offline'))`,
+        )
+        .run({ state: presence.state, since: presence.since, id: nodeId });
       return info.changes > 0;
     })();
   }

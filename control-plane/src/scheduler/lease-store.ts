@@ -97,9 +97,17 @@ export class LeaseStore {
 
   /**
    * Puts a leased shard back in the queue: the node handed it back, or its
-   * result was rejected. A rejection counts as an attempt and keeps that node off the shard.
+   * result was rejected. A rejection, or a handback because the node failed
+   * (`counts`), is an attempt and keeps that node off the shard; a handback
+   * at shutdown is neither.
    */
-  requeueShard(leaseId: string, outcome: 'handed_back' | 'rejected', reason: string, now = Date.now()): Shard | null {
+  requeueShard(
+    leaseId: string,
+    outcome: 'handed_back' | 'rejected',
+    reason: string,
+    now = Date.now(),
+    counts = outcome === 'rejected',
+  ): Shard | null {
     return this.#db.transaction((): Shard | null => {
       const lease = this.getLease(leaseId);
       if (!lease || lease.state !== 'active') return null;
@@ -107,8 +115,8 @@ export class LeaseStore {
       const row = this.#db.prepare('SELECT * FROM shards WHERE id = ?').get(lease.shardId) as ShardRow;
       const shard = shardFromRow(row);
       if (shard.state !== 'leased' || shard.leaseId !== leaseId) return shard;
-      const excluded = outcome === 'rejected' ? [...new Set([...shard.excludedNodes, lease.nodeId])] : shard.excludedNodes;
-      const attempts = outcome === 'rejected' ? shard.attempts + 1 : shard.attempts;
+      const excluded = counts ? [...new Set([...shard.excludedNodes, lease.nodeId])] : shard.excludedNodes;
+      const attempts = counts ? shard.attempts + 1 : shard.attempts;
       if (attempts >= this.#retry.maxAttempts) {
         this.#failShard(shard, `${attempts} attempts failed; last: ${reason}`, now);
       } else {

@@ -37,15 +37,24 @@ export interface NodeLinkOptions {
  */
 export class NodeLink {
   readonly #o: NodeLinkOptions;
-  readonly #replay = new ReplayGuard();
+  readonly #replay: ReplayGuard;
   #client: MqttClient | null = null;
   #attempt = 0;
   #reconnectTimer: NodeJS.Timeout | null = null;
   #stopping = false;
   #rejected = 0;
+  /**
+   * Start of the current connection session. The will, the online presence
+   * and a graceful goodbye all carry it as `since`: a later session wins, and
+   * within one session offline wins, so a will can never lose to the online
+   * message it was registered with.
+   */
+  #session = Date.now();
 
   constructor(options: NodeLinkOptions) {
     this.#o = options;
+    // Ids must be remembered for as long as a timestamp can pass the skew check.
+    this.#replay = new ReplayGuard({ windowMs: options.maxSkewMs });
   }
 
   get connected(): boolean {
@@ -100,7 +109,7 @@ export class NodeLink {
     if (!client) return;
     if (client.connected) {
       // A graceful goodbye: the will only fires on an abrupt drop.
-      await this.publish('presence', { state: 'offline', since: Date.now() }).catch(() => undefined);
+      await this.publish('presence', { state: 'offline', since: this.#session }).catch(() => undefined);
     }
     await client.endAsync();
   }
@@ -119,13 +128,13 @@ export class NodeLink {
   }
 
   #publishState(): void {
-    this.publish('presence', { state: 'online', since: Date.now() }).catch((error: unknown) =>
+    this.publish('presence', { state: 'online', since: this.#session }).catch((error: unknown) =>
       this.#o.logger.warn({ err: error }, 'presence publish failed'),
     );
   }
 
   #will(): mqtt.IClientOptions['will'] {
-    const envelope = sealMessage('presence', { state: 'offline', since: Date.now() }, this.#o.identity.signer);
+    const envelope = sealMessage('presence', { state: 'offline', since: this.#session }, this.#o.identity.signer);
     return { topic: topicFor('presence', this.#o.identity.nodeId), payload: encodeMessage(envelope), qos: 1, retain: true };
   }
 
@@ -139,6 +148,7 @@ export class NodeLink {
       this.#reconnectTimer = null;
       if (this.#stopping) return;
       client.options.password = createAuthToken(this.#o.identity.signer, 'node');
+      this.#session = Math.max(Date.now(), this.#session + 1);
       const will = this.#will();
       if (will) client.options.will = will;
       client.reconnect();

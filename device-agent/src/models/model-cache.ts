@@ -15,6 +15,8 @@ export interface ModelCacheOptions {
   db: Db;
   budgetBytes: number;
   logger: Logger;
+  /** An Authorization header value for model servers (the control plane takes the node's token). */
+  authorization?: () => string;
 }
 
 /**
@@ -82,7 +84,10 @@ export class ModelCache {
     if (offset < ref.size) {
       let response: Response;
       try {
-        response = await fetch(ref.url, { headers: offset > 0 ? { range: `bytes=${offset}-` } : {}, ...(signal ? { signal } : {}) });
+        const headers: Record<string, string> = {};
+        if (offset > 0) headers.range = `bytes=${offset}-`;
+        if (this.#o.authorization) headers.authorization = this.#o.authorization();
+        response = await fetch(ref.url, { headers, ...(signal ? { signal } : {}) });
       } catch (cause) {
         throw new ModelFetchError(`cannot fetch model ${ref.sha256.slice(0, 12)}… from ${ref.url}`, { cause, details: String((cause as Error).cause ?? cause) });
       }
