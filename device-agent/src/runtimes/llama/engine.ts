@@ -79,7 +79,8 @@ export class LlamaEngine {
 
   async load(ref: ModelRef): Promise<LoadedModel> {
     const { loadMs, entry } = await this.#entry(ref);
-    return { loadMs, vocabSize: entry.vocabSize };
+    const { bos, eos } = entry.model.tokens;
+    return { loadMs, vocabSize: entry.vocabSize, bosToken: bos === null ? null : Number(bos), eosToken: eos === null ? null : Number(eos) };
   }
 
   async #entry(ref: ModelRef): Promise<{ entry: ModelEntry; loadMs: number }> {

@@ -42,6 +42,9 @@ export interface LoadedModel {
   /** Wall time of this load in the worker; 0 when it was already loaded. */
   loadMs: number;
   vocabSize: number;
+  /** The model's begin- and end-of-sequence tokens, when it has them (a verifier checks an 'eos' finish against the latter). */
+  bosToken: number | null;
+  eosToken: number | null;
 }
 
 /** The settings that decide a context; scoring must use the generator's. */
