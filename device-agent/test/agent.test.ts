@@ -171,6 +171,8 @@ describe('agent', () => {
     await agent.stop();
     const handback = await trusted.waitFor((m) => m.kind === 'handback' && m.body.leaseId === long.leaseId);
     assert.equal(handback.kind === 'handback' && handback.body.reason, 'shutdown');
+    // A clean stop says goodbye; the will is only for abrupt drops.
+    await trusted.waitFor((m) => m.kind === 'presence' && m.nodeId === agent.nodeId && m.body.state === 'offline');
     assert.ok(!trusted.inbox.some((m) => m.kind === 'result' && m.body.leaseId === long.leaseId));
   });
 

@@ -105,12 +105,14 @@ export class NodeLink {
     this.#stopping = true;
     if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
     const client = this.#client;
-    this.#client = null;
     if (!client) return;
     if (client.connected) {
       // A graceful goodbye: the will only fires on an abrupt drop.
-      await this.publish('presence', { state: 'offline', since: this.#session }).catch(() => undefined);
+      await this.publish('presence', { state: 'offline', since: this.#session }).catch((error: unknown) =>
+        this.#o.logger.warn({ err: error }, 'offline presence not sent; the control plane will see the node offline when its leases expire'),
+      );
     }
+    this.#client = null;
     await client.endAsync();
   }
 

@@ -45,7 +45,7 @@ describe('LlamaRuntime', () => {
     assert.ok(loaded.loadMs > 0);
     // Content-addressed: the sha256 is the key, so the path is not even read again.
     const again = await runtime.load({ ...models.otherSeed, path: join(models.dir, 'moved-away.gguf') });
-    assert.deepEqual(again, { loadMs: 0, vocabSize: 417 });
+    assert.deepEqual(again, { loadMs: 0, vocabSize: 417, bosToken: 1, eosToken: 2 });
   });
 
   test('generates exactly maxTokens tokens when the model does not end the text', () => {
