@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { zodSummary } from '@meshchain/protocol';
+import { evmAddressSchema, zodSummary } from '@meshchain/protocol';
 import { ConfigError } from './errors.ts';
 
 const port = z.coerce.number().int().min(0).max(65_535);
+const booleanish = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
 
 export const controlPlaneConfigSchema = z.object({
   version: z.literal(1).default(1),
@@ -13,7 +14,7 @@ export const controlPlaneConfigSchema = z.object({
   host: z.string().default('127.0.0.1'),
   apiPort: port.default(8080),
   mqttPort: port.default(1883),
-  /** URL nodes use to reach the API (model downloads); defaults to http://host:apiPort. */
+  /** URL nodes use to reach the API (model downloads); defaults to the address the API listens on, so set it when listening on 0.0.0.0. */
   publicApiUrl: z.string().url().nullable().default(null),
   /** URL nodes use to reach the broker; defaults to mqtt://host:mqttPort. */
   publicMqttUrl: z.string().url().nullable().default(null),
@@ -37,6 +38,44 @@ export const controlPlaneConfigSchema = z.object({
   /** Largest accepted clock difference on event messages. */
   maxSkewMs: z.coerce.number().int().positive().default(10 * 60_000),
   tickMs: z.coerce.number().int().positive().default(1_000),
+  /** The chain rewards settle on. No rpcUrl: a local anvil devnet is started (see src/rewards/README.md). */
+  chain: z
+    .object({
+      /** false (`serve --no-chain`): no ledger, no epochs, no chain. */
+      enabled: booleanish.default(true),
+      /** Any EVM JSON-RPC endpoint; null starts anvil on 127.0.0.1 and deploys the contracts there. */
+      rpcUrl: z.string().url().nullable().default(null),
+      /** The batcher key (needs BATCHER_ROLE on the distributor); required with rpcUrl. */
+      privateKey: z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'not a 0x-prefixed 32-byte hex key').nullable().default(null),
+      /** RewardDistributor address; null deploys the contracts once and records them in <dataDir>/chain/. */
+      distributor: evmAddressSchema.nullable().default(null),
+      receiptTimeoutMs: z.coerce.number().int().positive().default(120_000),
+      pollingIntervalMs: z.coerce.number().int().positive().default(1_000),
+    })
+    .refine((c) => c.rpcUrl === null || c.privateKey !== null, {
+      message: 'chain.rpcUrl needs chain.privateKey (MESHCHAIN_CHAIN_PRIVATE_KEY), the batcher key',
+      path: ['privateKey'],
+    })
+    .prefault({}),
+  rewards: z
+    .object({
+      /** An epoch closes this long after it opened (if it has anything to pay); `meshchain rewards close-epoch` closes it now. */
+      epochMs: z.coerce.number().int().positive().default(3_600_000),
+      /** MCP wei paid per compute unit (default 10^15 = 0.001 MCP). */
+      weiPerUnit: z.string().regex(/^[0-9]{1,60}$/, 'a decimal integer').default('1000000000000000'),
+      /** Compute units per token, per model sha256; models not listed count 1. */
+      modelCostFactors: z.record(z.string().regex(/^[0-9a-f]{64}$/), z.number().int().positive()).default({}),
+      /** Posting retries: capped exponential backoff with jitter, until the chain answers (see README). */
+      retry: z
+        .object({
+          delayMs: z.coerce.number().int().positive().default(1_000),
+          factor: z.coerce.number().min(1).default(2),
+          jitter: z.coerce.number().min(0).max(1).default(0.2),
+          maxDelayMs: z.coerce.number().int().positive().default(60_000),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
 });
 
@@ -56,6 +95,11 @@ const ENV: Record<string, (value: string) => Partial<Record<keyof ControlPlaneCo
   MESHCHAIN_ALLOWLIST: (v) => ({ allowlist: v.split(',').map((s) => s.trim()).filter(Boolean) }),
   MESHCHAIN_API_TOKEN: (v) => ({ apiToken: v }),
   MESHCHAIN_LOG_LEVEL: (v) => ({ logLevel: v }),
+  MESHCHAIN_CHAIN_ENABLED: (v) => ({ chain: { enabled: v } }),
+  MESHCHAIN_CHAIN_RPC_URL: (v) => ({ chain: { rpcUrl: v } }),
+  MESHCHAIN_CHAIN_PRIVATE_KEY: (v) => ({ chain: { privateKey: v } }),
+  MESHCHAIN_CHAIN_DISTRIBUTOR: (v) => ({ chain: { distributor: v } }),
+  MESHCHAIN_REWARDS_EPOCH_MS: (v) => ({ rewards: { epochMs: v } }),
 };
 
 /**
@@ -76,14 +120,28 @@ export function loadControlPlaneConfig(
   const fromEnv: Record<string, unknown> = {};
   for (const [name, apply] of Object.entries(ENV)) {
     const value = options.env?.[name];
-    if (value !== undefined && value !== '') Object.assign(fromEnv, apply(value));
+    if (value !== undefined && value !== '') mergeInto(fromEnv, apply(value));
   }
-  const merged = { ...fromFile, ...fromEnv, ...stripUndefined(options.overrides ?? {}) };
+  const merged = mergeInto(mergeInto(mergeInto({}, fromFile), fromEnv), stripUndefined(options.overrides ?? {}));
   const parsed = controlPlaneConfigSchema.safeParse(merged);
   if (!parsed.success) {
     throw new ConfigError('invalid control-plane configuration', { details: zodSummary(parsed.error) });
   }
   return { ...parsed.data, dataDir: resolve(parsed.data.dataDir) };
+}
+
+/** Merges `source` into `target`, recursing into plain objects (so `chain.rpcUrl` from the environment keeps the file's `chain.privateKey`). */
+function mergeInto(target: Record<string, unknown>, source: object): Record<string, unknown> {
+  for (const [key, value] of Object.entries(source)) {
+    if (value === undefined) continue;
+    const existing = target[key];
+    target[key] = isPlainObject(value) && isPlainObject(existing) ? mergeInto({ ...existing }, value) : value;
+  }
+  return target;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function stripUndefined(value: object): Record<string, unknown> {

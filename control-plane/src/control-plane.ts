@@ -13,6 +13,9 @@ import { NodeStore } from './nodes/node-store.ts';
 import { Orchestrator } from './orchestrator.ts';
 import { LeaseStore } from './scheduler/lease-store.ts';
 import { openDatabase, type Db } from './store/db.ts';
+import type { BatcherFaults } from './rewards/batcher.ts';
+import { RewardsService } from './rewards/service.ts';
+import type { ChainInfo } from './rewards/types.ts';
 
 export const CONTROL_PLANE_VERSION = '0.1.0';
 
@@ -23,6 +26,8 @@ export interface ControlPlaneInfo {
   apiUrl: string;
   mqttUrl: string;
   enrollment: 'open' | 'allowlist';
+  /** Where rewards settle; null with `--no-chain`. */
+  chain: ChainInfo | null;
 }
 
 interface Running {
@@ -31,6 +36,7 @@ interface Running {
   link: ControlLink;
   api: ApiServer;
   orchestrator: Orchestrator;
+  rewards: RewardsService | null;
   info: ControlPlaneInfo;
 }
 
@@ -42,16 +48,20 @@ interface Running {
 export class ControlPlane {
   readonly #config: ControlPlaneConfig;
   readonly #logger: Logger;
+  readonly #faults: BatcherFaults;
   #running: Running | null = null;
 
-  constructor(config: ControlPlaneConfig, logger: Logger) {
+  /** `faults` is for crash tests only. */
+  constructor(config: ControlPlaneConfig, logger: Logger, faults: BatcherFaults = {}) {
     this.#config = config;
     this.#logger = logger;
+    this.#faults = faults;
   }
 
   get info(): ControlPlaneInfo {
     if (!this.#running) throw new Error('control plane is not started');
-    return this.#running.info;
+    // Chain id and token address may be learnt after start (a configured RPC that was down).
+    return { ...this.#running.info, chain: this.#running.rewards?.chainInfo ?? null };
   }
 
   async start(): Promise<ControlPlaneInfo> {
@@ -64,7 +74,14 @@ export class ControlPlane {
     const jobs = new JobStore(db);
     const nodes = new NodeStore(db);
     const leases = new LeaseStore(db, config.retry);
-    const intake = new ResultIntake(db, jobs, leases, nodes);
+    const rewards = config.chain.enabled
+      ? new RewardsService({ db, dataDir: config.dataDir, chain: config.chain, rewards: config.rewards, maxSkewMs: config.maxSkewMs, logger: log.child({ component: 'rewards' }), faults: this.#faults })
+      : null;
+    await rewards?.start().catch((error: unknown) => {
+      db.close();
+      throw error;
+    });
+    const intake = new ResultIntake(db, jobs, leases, nodes, rewards?.intakeHooks ?? {});
     const aggregator = new Aggregator(db, jobs, intake);
     const models = new ModelStore(join(config.dataDir, 'models'), db);
 
@@ -105,6 +122,7 @@ export class ControlPlane {
       models,
       aggregator,
       onJobSubmitted: () => orchestrator?.requestSchedule(),
+      rewards,
     });
     const listening = await api.start();
     const apiUrl = config.publicApiUrl ?? listening.url;
@@ -121,6 +139,7 @@ export class ControlPlane {
       leaseTiming: config.lease,
       modelBaseUrl: apiUrl,
       tickMs: config.tickMs,
+      ...(rewards ? { onBinding: (nodeId: string, envelope: Parameters<RewardsService['recordBinding']>[1]) => void rewards.recordBinding(nodeId, envelope) } : {}),
     });
     await link.start();
     orchestrator.start();
@@ -132,8 +151,9 @@ export class ControlPlane {
       apiUrl,
       mqttUrl: config.publicMqttUrl ?? brokerUrl,
       enrollment: config.enrollment,
+      chain: rewards ? rewards.chainInfo : null,
     };
-    this.#running = { db, broker, link, api, orchestrator, info };
+    this.#running = { db, broker, link, api, orchestrator, rewards, info };
     log.info(info, 'control plane ready');
     return info;
   }
@@ -146,6 +166,7 @@ export class ControlPlane {
     await running.api.stop();
     await running.link.stop();
     await running.broker?.stop();
+    await running.rewards?.stop();
     running.db.close();
   }
 }

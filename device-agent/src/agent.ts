@@ -1,7 +1,9 @@
+import { watch, type FSWatcher } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
-import { createAuthToken, type AckBody, type HandbackBody, type OpenedMessage } from '@meshchain/protocol';
+import { bindingBodySchema, createAuthToken, type AckBody, type BindingBody, type HandbackBody, type OpenedMessage } from '@meshchain/protocol';
 import type { AgentConfig } from './config/config.ts';
 import { loadOrCreateIdentity, type NodeIdentity } from './identity/identity.ts';
 import { JobRunner, type CurrentShard } from './jobs/job-runner.ts';
@@ -36,6 +38,37 @@ interface Running {
   outbox: Outbox;
   models: ModelCache;
   flushTimer: NodeJS.Timeout;
+  bindingTimer: NodeJS.Timeout;
+  bindingWatcher: FSWatcher | null;
+}
+
+/** `<dataDir>/binding.json`: the owner `meshnode bind` recorded; the running agent publishes it. */
+export const BINDING_FILE = 'binding.json';
+/** How often the running agent looks for a changed binding file (it also watches the directory). */
+const BINDING_POLL_MS = 2_000;
+
+/** The recorded binding, or null when there is none (or it is unreadable: the reason is thrown). */
+export async function readBinding(dataDir: string): Promise<BindingBody | null> {
+  let text: string;
+  try {
+    text = await readFile(join(dataDir, BINDING_FILE), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+  const parsed = bindingBodySchema.safeParse(JSON.parse(text));
+  if (!parsed.success) throw new Error(`${BINDING_FILE} is not a valid binding: ${parsed.error.issues[0]?.message ?? 'bad format'}`);
+  return parsed.data;
+}
+
+/** Records a binding atomically (write, then rename); `owner` must be a valid EVM address. */
+export async function writeBinding(dataDir: string, owner: string, boundAt = Date.now()): Promise<BindingBody> {
+  const body = bindingBodySchema.parse({ owner, boundAt });
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const tmp = join(dataDir, `${BINDING_FILE}.${process.pid}.tmp`);
+  await writeFile(tmp, `${JSON.stringify({ version: 1, ...body }, null, 2)}\n`, { mode: 0o644 });
+  await rename(tmp, join(dataDir, BINDING_FILE));
+  return body;
 }
 
 function engineVersion(): string {
@@ -55,6 +88,8 @@ export class Agent {
   readonly #log: Logger;
   #running: Running | null = null;
   #flushing = false;
+  #publishedBinding: string | null = null;
+  #bindingProblem: string | null = null;
 
   readonly #faults: AgentFaults;
 
@@ -127,13 +162,26 @@ export class Agent {
           .catch((error: unknown) => log.warn({ err: error }, 'capabilities not sent'));
         r.outbox.resetSchedule();
         void this.#flushOutbox();
+        void this.#publishBinding(true);
       },
     });
 
     await runtime.start();
     const flushTimer = setInterval(() => void this.#flushOutbox(), Math.min(5_000, config.ackTimeoutMs));
     flushTimer.unref();
-    this.#running = { db, identity, link, runtime, runner, outbox, models, flushTimer };
+    const bindingTimer = setInterval(() => void this.#publishBinding(false), BINDING_POLL_MS);
+    bindingTimer.unref();
+    let bindingWatcher: FSWatcher | null = null;
+    try {
+      // `meshnode bind` renames the file into place: publish at once rather than at the next poll.
+      bindingWatcher = watch(config.dataDir, (_event, file) => {
+        if (file === BINDING_FILE) void this.#publishBinding(false);
+      });
+      bindingWatcher.on('error', () => bindingWatcher?.close());
+    } catch {
+      bindingWatcher = null;
+    }
+    this.#running = { db, identity, link, runtime, runner, outbox, models, flushTimer, bindingTimer, bindingWatcher };
     link.start();
     runner.kick();
     log.info({ mqttUrl: config.mqttUrl, controlPlaneId: config.controlPlaneId, pendingResults: outbox.size() }, 'agent started');
@@ -148,10 +196,37 @@ export class Agent {
     await r.runner.stop(this.#config.shutdownGraceMs);
     await this.#flushOutbox();
     clearInterval(r.flushTimer);
+    clearInterval(r.bindingTimer);
+    r.bindingWatcher?.close();
     this.#running = null;
     await r.link.stop();
     await r.runtime.stop();
     r.db.close();
+  }
+
+  /** Publishes the recorded binding (retained) when it changed, or on every connect (`always`). */
+  async #publishBinding(always: boolean): Promise<void> {
+    const r = this.#running;
+    if (!r || !r.link.connected) return;
+    let binding: BindingBody | null;
+    try {
+      binding = await readBinding(this.#config.dataDir);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      if (reason !== this.#bindingProblem) this.#log.warn({ reason }, 'binding file unreadable; run meshnode bind <0x…> again');
+      this.#bindingProblem = reason;
+      return;
+    }
+    this.#bindingProblem = null;
+    const key = binding ? `${binding.owner}@${binding.boundAt}` : null;
+    if (!binding || (!always && key === this.#publishedBinding)) return;
+    try {
+      await r.link.publish('binding', binding);
+      if (key !== this.#publishedBinding) this.#log.info({ owner: binding.owner, boundAt: binding.boundAt }, 'binding published');
+      this.#publishedBinding = key;
+    } catch (error) {
+      this.#log.warn({ err: error }, 'binding not sent; will retry');
+    }
   }
 
   #onMessage(message: OpenedMessage): void {

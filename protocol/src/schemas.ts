@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CONTROL_PLANE_ID_PATTERN, NODE_ID_PATTERN } from './ids.ts';
+import { earningsLeaf } from './rewards.ts';
 
 /**
  * Runtime schemas of every message body. The TypeScript types are inferred
@@ -49,7 +50,11 @@ export type PromptInput = z.infer<typeof promptInputSchema>;
 
 export const presenceBodySchema = z.object({
   state: z.enum(['online', 'offline']),
-  /** When this state began; presence is last-writer-wins on this field. */
+  /**
+   * Start of the connection session this state belongs to. Receivers order
+   * presence by it: a later session wins; within a session, offline wins
+   * (the will is registered before the online message is sent).
+   */
   since: timestampSchema,
 });
 export type PresenceBody = z.infer<typeof presenceBodySchema>;
@@ -136,3 +141,30 @@ export const announcementBodySchema = z.object({
   message: z.string().max(1024).optional(),
 });
 export type AnnouncementBody = z.infer<typeof announcementBodySchema>;
+
+/** True when `address` is a 20-byte hex address whose mixed case, if any, is a valid EIP-55 checksum. */
+function isEvmAddress(address: string): boolean {
+  try {
+    earningsLeaf(address, 0n); // validates the address exactly as the reward leaves encode it
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** An EVM address, checksummed (EIP-55) or all one case. */
+export const evmAddressSchema = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{40}$/, 'not a 0x-prefixed 20-byte hex address')
+  .refine(isEvmAddress, 'bad EIP-55 checksum (use the checksummed or the all-lowercase form)');
+
+/**
+ * A node binds itself to the EVM address that receives its rewards. Retained;
+ * the node's signature on the envelope proves the node. Last writer wins on `boundAt`.
+ */
+export const bindingBodySchema = z.object({
+  owner: evmAddressSchema.refine((a) => !/^0x0{40}$/.test(a), 'the zero address cannot own a node'),
+  /** When the owner bound the node (ms since the epoch). */
+  boundAt: timestampSchema,
+});
+export type BindingBody = z.infer<typeof bindingBodySchema>;

@@ -3,17 +3,24 @@
  * control plane (HTTP API + embedded MQTT broker + SQLite), three MeshNode
  * agents as separate processes with their own identities, makes the tiny
  * GGUF model, submits a job of 24 prompts in shards of 4, follows it,
- * prints the output, who did which shard and the manifest root, then shuts
- * everything down.
+ * prints the output, who did which shard and the manifest root. Rewards:
+ * each node is bound to an anvil account with `meshnode bind`; after the job
+ * the epoch is closed and posted on the devnet the control plane started,
+ * one owner claims with `meshchain claim`, and its MCP balance is printed.
+ * Then everything shuts down.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readPromptsJsonl } from '../../control-plane/src/cli/inputs.ts';
 import { ProgressView } from '../../control-plane/src/cli/progress.ts';
+import { devnetAccount } from '../../control-plane/src/chain/devnet.ts';
+import { DistributorClient } from '../../control-plane/src/chain/distributor.ts';
+import { waitForPosted } from '../../control-plane/src/rewards/cli.ts';
 import { writeTinyModel } from './model/index.ts';
 import { startLocalNetwork, type LocalNetwork } from './fleet/network.ts';
-import { REPO_ROOT } from './fleet/processes.ts';
+import { MESHCHAIN_CLI, MESHNODE_CLI, REPO_ROOT } from './fleet/processes.ts';
 
 const NODES = 3;
 const SHARD_SIZE = 4;
@@ -22,6 +29,20 @@ const keep = process.argv.includes('--keep');
 
 const say = (text = ''): void => void process.stdout.write(`${text}\n`);
 const step = (text: string): void => say(`\n▸ ${text}`);
+const mcp = (wei: string | null): string => (wei === null ? '?' : `${(Number(BigInt(wei) / 10n ** 12n) / 1e6).toFixed(6)} MCP`);
+
+/** Runs one of the CLIs to completion; rejects with its stderr when it fails. */
+function runCli(script: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`${script.split('/').pop() ?? script} ${args[0] ?? ''} exited ${code}: ${stderr.trim()}`))));
+  });
+}
 
 async function main(): Promise<void> {
   const started = Date.now();
@@ -45,6 +66,18 @@ async function main(): Promise<void> {
     say(`  api ${network.info.apiUrl}   mqtt ${network.info.mqttUrl}`);
     await network.waitForOnlineNodes(NODES);
     for (const node of network.nodes) say(`  node ${node.nodeId}  online`);
+    const chain = (await network.api.info()).chain;
+    if (!chain) throw new Error('the control plane runs without a chain');
+    say(`  chain ${chain.chainId ?? '?'} (anvil devnet at ${chain.rpcUrl})  MCP token ${chain.token ?? '?'}  distributor ${chain.distributor}`);
+
+    step('Binding each node to its owner (anvil accounts 1-3) with `meshnode bind`');
+    const owners = network.nodes.map((_, i) => devnetAccount(i + 1));
+    await Promise.all(network.nodes.map((node, i) => runCli(MESHNODE_CLI, ['--data-dir', node.dataDir, 'bind', owners[i]?.address ?? ''])));
+    for (const [i, node] of network.nodes.entries()) {
+      const owner = owners[i]?.address ?? '';
+      await waitFor(async () => (await network?.api.rewardsOwner(owner))?.nodes.some((n) => n.nodeId === node.nodeId) ?? false, 15_000, `binding of ${node.nodeId}`);
+      say(`  node ${node.nodeId} → owner ${owner}  (signed by the node, verified by the control plane)`);
+    }
 
     step('Uploading the model and submitting 24 prompts in shards of 4');
     const api = network.api;
@@ -88,6 +121,35 @@ async function main(): Promise<void> {
     say(`  ${manifest.shards.length} shards, every one signed by its node and accepted`);
     say(`  Merkle root ${manifest.root}`);
 
+    step('Rewards: closing the epoch and posting its roots on chain (one transaction for every owner)');
+    const closed = await api.closeEpoch();
+    const posted = await waitForPosted(api, closed.epoch, 60_000);
+    say(`  epoch ${posted.epoch}: ${posted.contributions} contributions, ${posted.units} compute units, ${posted.owners} owners, total ${mcp(posted.totalCumulative)}`);
+    say(`  earnings root      ${posted.earningsRoot}`);
+    say(`  contributions root ${posted.contributionsRoot}`);
+    say(`  postEpoch tx ${posted.txHash}  block ${posted.postedBlock}  gas ${posted.gasUsed}`);
+    for (const owner of owners) {
+      const o = await api.rewardsOwner(owner.address);
+      say(`  owner ${owner.address}  earned ${mcp(o.cumulativePosted)}  claimable ${mcp(o.claimable)}`);
+    }
+    const proof = await api.contributionProof(job.id, 0);
+    const verified = await new DistributorClient({ rpcUrl: chain.rpcUrl, privateKey: null, distributor: chain.distributor }).verifyContribution({
+      epoch: proof.epoch, jobId: proof.leaf.jobId, shardIndex: proof.leaf.shardIndex, nodeId: proof.leaf.nodeId, owner: proof.leaf.owner, units: BigInt(proof.leaf.units), proof: proof.proof,
+    });
+    say(`  shard 0 (${proof.contribution.units} units, node ${proof.contribution.nodeId}) in epoch ${proof.epoch}'s commitment: verifyContribution on chain → ${verified}`);
+
+    const claimer = owners[0];
+    if (!claimer) throw new Error('no owner to claim for');
+    step(`Claiming for owner ${claimer.address} with \`meshchain claim\``);
+    const keyFile = join(dir, 'owner1.key');
+    await writeFile(keyFile, `${claimer.privateKey}\n`, { mode: 0o600 });
+    const claim = JSON.parse(await runCli(MESHCHAIN_CLI, ['--api', network.info.apiUrl, 'claim', '--owner', claimer.address, '--key-file', keyFile, '--json'])) as {
+      txHash: string; amount: string; gasUsed: string; balance: string | null;
+    };
+    say(`  claim tx ${claim.txHash}  gas ${claim.gasUsed}  minted ${mcp(claim.amount)}`);
+    const after = await api.rewardsOwner(claimer.address);
+    say(`  on-chain MCP balance of ${claimer.address}: ${mcp(after.balance)}  (claimed ${mcp(after.claimedOnChain)}, claimable now ${mcp(after.claimable)})`);
+
     step('Shutting down');
     await shutdown();
     network = null;
@@ -99,6 +161,14 @@ async function main(): Promise<void> {
     }
     await shutdown().catch(() => undefined);
     process.exitCode = 1;
+  }
+}
+
+async function waitFor(condition: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 

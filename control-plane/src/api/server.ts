@@ -12,6 +12,8 @@ import type { ModelStore } from '../models/model-store.ts';
 import type { NodeStore } from '../nodes/node-store.ts';
 import { parseJobRequest } from './job-request.ts';
 import { parseRange } from './range.ts';
+import { registerRewardRoutes } from '../rewards/routes.ts';
+import type { RewardsService } from '../rewards/service.ts';
 
 export interface ApiOptions {
   host: string;
@@ -25,6 +27,8 @@ export interface ApiOptions {
   aggregator: Aggregator;
   /** A job was created: plan its shards now rather than at the next tick. */
   onJobSubmitted: () => void;
+  /** The rewards API; null when the control plane runs without a chain. */
+  rewards?: RewardsService | null;
 }
 
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -91,6 +95,7 @@ export class ApiServer {
 
   #routes(app: FastifyInstance): void {
     const { jobs, nodes, models, aggregator, onJobSubmitted } = this.#o;
+    registerRewardRoutes(app, this.#o.rewards ?? null);
 
     app.get('/v1/info', async () => this.#o.info());
     app.get('/healthz', async () => ({ ok: true }));

@@ -7,6 +7,7 @@ import type { Manifest } from '../aggregate/manifest.ts';
 import type { NodeRecord } from '../nodes/node-store.ts';
 import type { SubmitJobRequest } from '../api/job-request.ts';
 import type { ControlPlaneInfo } from '../control-plane.ts';
+import type { ContributionProof, EpochRecord, EpochsResponse, OwnerRewards } from '../rewards/types.ts';
 
 export class ApiError extends Error {
   override name = 'ApiError';
@@ -61,6 +62,24 @@ export class ApiClient {
 
   manifest(id: string): Promise<Manifest> {
     return this.#json('GET', `/v1/jobs/${encodeURIComponent(id)}/manifest`);
+  }
+
+  /** An owner's earnings, on-chain claim state and claim proof. */
+  rewardsOwner(address: string): Promise<OwnerRewards> {
+    return this.#json('GET', `/v1/rewards/owners/${encodeURIComponent(address)}`);
+  }
+
+  rewardsEpochs(): Promise<EpochsResponse> {
+    return this.#json('GET', '/v1/rewards/epochs');
+  }
+
+  /** Closes the open reward epoch now; it is posted on chain in the background. */
+  async closeEpoch(): Promise<EpochRecord> {
+    return (await this.#json<{ epoch: EpochRecord }>('POST', '/v1/rewards/epochs/close')).epoch;
+  }
+
+  contributionProof(jobId: string, shardIndex: number): Promise<ContributionProof> {
+    return this.#json('GET', `/v1/rewards/contributions/${encodeURIComponent(jobId)}/${shardIndex}/proof`);
   }
 
   async resultText(id: string): Promise<string> {

@@ -10,6 +10,7 @@ import { createLogger } from './logger.ts';
 import { loadControlPlaneConfig } from '../config.ts';
 import { ControlPlane } from '../control-plane.ts';
 import { ControlPlaneError } from '../errors.ts';
+import { registerRewardCommands } from '../rewards/cli.ts';
 import { loadOrCreateControlPlaneKey } from '../identity/key-file.ts';
 import { join } from 'node:path';
 
@@ -36,8 +37,9 @@ program
   .option('--api-port <port>', 'HTTP API port, 0 = any free port (MESHCHAIN_API_PORT)')
   .option('--mqtt-port <port>', 'MQTT port, 0 = any free port (MESHCHAIN_MQTT_PORT)')
   .addOption(new Option('--enrollment <mode>', 'who may connect (MESHCHAIN_ENROLLMENT)').choices(['open', 'allowlist']))
+  .option('--no-chain', 'no rewards: no ledger, no epochs, no chain (MESHCHAIN_CHAIN_ENABLED=false)')
   .option('--json', 'print the ready line as JSON')
-  .action(async (options: { config?: string; dataDir?: string; host?: string; apiPort?: string; mqttPort?: string; enrollment?: 'open' | 'allowlist'; json?: boolean }) => {
+  .action(async (options: { config?: string; dataDir?: string; host?: string; apiPort?: string; mqttPort?: string; enrollment?: 'open' | 'allowlist'; chain: boolean; json?: boolean }) => {
     const config = loadControlPlaneConfig({
       ...(options.config ? { file: options.config } : {}),
       env: process.env,
@@ -47,10 +49,13 @@ program
         apiPort: options.apiPort,
         mqttPort: options.mqttPort,
         enrollment: options.enrollment,
+        chain: options.chain ? undefined : { enabled: false },
       } as Record<string, unknown>,
     });
     const logger = createLogger(config.logLevel, 'meshchain');
-    const controlPlane = new ControlPlane(config, logger);
+    // MESHCHAIN_FAULT is for crash tests only.
+    const crashAfterPostSent = process.env.MESHCHAIN_FAULT === 'crash-after-post-sent';
+    const controlPlane = new ControlPlane(config, logger, crashAfterPostSent ? { afterPostSent: () => process.kill(process.pid, 'SIGKILL') } : {});
     const info = await controlPlane.start();
     print(Boolean(options.json), { event: 'ready', ...info }, () =>
       [
@@ -59,11 +64,16 @@ program
         `  api       ${info.apiUrl}`,
         `  mqtt      ${info.mqttUrl}`,
         `  data dir  ${config.dataDir}`,
+        info.chain
+          ? `  chain     ${info.chain.chainId ?? '?'} at ${info.chain.rpcUrl}${info.chain.devnet ? ' (anvil devnet)' : ''}, distributor ${info.chain.distributor}, token ${info.chain.token ?? '?'}`
+          : '  chain     none (rewards disabled)',
         `Nodes join with MESHNODE_CONTROL_PLANE_ID=${info.controlPlaneId} MESHNODE_MQTT_URL=${info.mqttUrl}`,
       ].join('\n'),
     );
     await stopOnSignal(() => controlPlane.stop(), logger);
   });
+
+registerRewardCommands(program, client, print);
 
 program
   .command('id')

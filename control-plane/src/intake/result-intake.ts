@@ -1,4 +1,4 @@
-import { canonicalHash, type Envelope } from '@meshchain/protocol';
+import { canonicalHash, type Envelope, type PromptInput, type ResultBody } from '@meshchain/protocol';
 import type { Db } from '../store/db.ts';
 import type { JobStore } from '../jobs/job-store.ts';
 import type { LeaseStore } from '../scheduler/lease-store.ts';
@@ -15,6 +15,22 @@ export interface IntakeOutcome {
   redelivered: boolean;
 }
 
+/** A shard the intake accepted, as handed to the reward ledger. */
+export interface AcceptedShard {
+  jobId: string;
+  shardIndex: number;
+  nodeId: string;
+  modelSha256: string;
+  inputs: PromptInput[];
+  result: ResultBody;
+  resultId: string;
+}
+
+export interface IntakeHooks {
+  /** Runs inside the transaction that accepts the shard (a throw rolls the acceptance back). */
+  onAccepted?: (shard: AcceptedShard, now: number) => void;
+}
+
 /**
  * Takes a verified result envelope into the ledger in one transaction:
  * judge it, record the verdict, complete or requeue the shard. Idempotent on
@@ -25,12 +41,14 @@ export class ResultIntake {
   readonly #jobs: JobStore;
   readonly #leases: LeaseStore;
   readonly #nodes: NodeStore;
+  readonly #hooks: IntakeHooks;
 
-  constructor(db: Db, jobs: JobStore, leases: LeaseStore, nodes: NodeStore) {
+  constructor(db: Db, jobs: JobStore, leases: LeaseStore, nodes: NodeStore, hooks: IntakeHooks = {}) {
     this.#db = db;
     this.#jobs = jobs;
     this.#leases = leases;
     this.#nodes = nodes;
+    this.#hooks = hooks;
   }
 
   receive(envelope: Envelope<'result'>, nodeId: string, now = Date.now()): IntakeOutcome {
@@ -84,6 +102,12 @@ export class ResultIntake {
         // Other leases of the same shard (speculative or expired) can no longer win.
         this.#db.prepare(`UPDATE leases SET state = 'superseded' WHERE shard_id = ? AND state = 'active'`).run(shard.id);
         this.#nodes.recordWork(nodeId, { accepted: true, tokens: body.stats.generatedTokens, computeMs: body.stats.computeMs });
+        if (job) {
+          this.#hooks.onAccepted?.(
+            { jobId: job.id, shardIndex: shard.idx, nodeId, modelSha256: job.modelSha256, inputs: shard.inputs, result: body, resultId: envelope.id },
+            now,
+          );
+        }
         const remaining = this.#db
           .prepare(`SELECT COUNT(*) AS n FROM shards WHERE job_id = ? AND state != 'completed'`)
           .get(shard.jobId) as { n: number };

@@ -5,6 +5,7 @@ import {
   encodeMessage,
   fleetSubscription,
   isProtocolError,
+  MESSAGE_KINDS,
   openMessage,
   sealMessage,
   topicFor,
@@ -30,7 +31,8 @@ export interface ControlLinkOptions {
   onMessage: (message: OpenedMessage) => void;
 }
 
-const FLEET_KINDS: UpKind[] = ['presence', 'capabilities', 'result', 'handback'];
+/** Every kind a node sends (the topic table's `up` kinds), so a new kind is heard without touching the link. */
+const FLEET_KINDS = MESSAGE_KINDS.filter((kind): kind is UpKind => TOPICS[kind].direction === 'up');
 
 /**
  * The control plane's MQTT connection: a persistent session (clean: false)

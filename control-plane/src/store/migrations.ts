@@ -105,4 +105,82 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
       CREATE INDEX events_job ON events (job_id);
     `,
   },
+  {
+    version: 2,
+    name: 'rewards: node bindings, contributions, epochs, per-epoch earnings',
+    sql: `
+      -- A node's signed binding to the EVM address its rewards go to; last writer wins on bound_at.
+      CREATE TABLE node_bindings (
+        node_id     TEXT PRIMARY KEY,
+        owner       TEXT NOT NULL,
+        bound_at    INTEGER NOT NULL,
+        message_id  TEXT NOT NULL,
+        envelope    TEXT NOT NULL,
+        received_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX node_bindings_owner ON node_bindings (owner);
+
+      -- Epochs: one 'open'; then closed -> posting -> posted. Amounts are decimal wei strings.
+      CREATE TABLE reward_epochs (
+        epoch              INTEGER PRIMARY KEY CHECK (epoch >= 1),
+        state              TEXT NOT NULL CHECK (state IN ('open', 'closed', 'posting', 'posted')),
+        opened_at          INTEGER NOT NULL,
+        closed_at          INTEGER,
+        wei_per_unit       TEXT,
+        units              TEXT,
+        total_cumulative   TEXT,
+        earnings_root      TEXT,
+        contributions_root TEXT,
+        owners             INTEGER,
+        contributions      INTEGER,
+        earnings_tree      TEXT,
+        contributions_tree TEXT,
+        tx_hash            TEXT,
+        tx_nonce           INTEGER,
+        tx_raw             TEXT,
+        tx_sent_at         INTEGER,
+        attempts           INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at    INTEGER NOT NULL DEFAULT 0,
+        last_error         TEXT,
+        posted_at          INTEGER,
+        posted_block       INTEGER,
+        gas_used           INTEGER
+      ) STRICT;
+      CREATE UNIQUE INDEX reward_epochs_one_open ON reward_epochs (state) WHERE state = 'open';
+
+      -- Every owner's cumulative earnings as of each closed epoch (the leaves of its earnings tree).
+      CREATE TABLE reward_earnings (
+        epoch       INTEGER NOT NULL REFERENCES reward_epochs (epoch),
+        owner       TEXT NOT NULL,
+        cumulative  TEXT NOT NULL,
+        epoch_units TEXT NOT NULL,
+        leaf_index  INTEGER NOT NULL,
+        PRIMARY KEY (epoch, owner)
+      ) STRICT;
+      CREATE INDEX reward_earnings_owner ON reward_earnings (owner, epoch);
+
+      -- One row per accepted shard. owner is null while the node is unbound; epoch moves forward until
+      -- an owner is known; leaf_index is set when the epoch closes.
+      CREATE TABLE contributions (
+        job_id         TEXT NOT NULL,
+        shard_index    INTEGER NOT NULL,
+        node_id        TEXT NOT NULL,
+        owner          TEXT,
+        units          INTEGER NOT NULL CHECK (units >= 0),
+        prompt_tokens  INTEGER NOT NULL,
+        generated_tokens INTEGER NOT NULL,
+        model_sha256   TEXT NOT NULL,
+        result_id      TEXT NOT NULL,
+        epoch          INTEGER NOT NULL,
+        forfeited      INTEGER NOT NULL DEFAULT 0 CHECK (forfeited IN (0, 1)),
+        forfeit_reason TEXT,
+        leaf_index     INTEGER,
+        recorded_at    INTEGER NOT NULL,
+        PRIMARY KEY (job_id, shard_index)
+      ) STRICT;
+      CREATE INDEX contributions_epoch ON contributions (epoch);
+      CREATE INDEX contributions_node ON contributions (node_id, epoch);
+      CREATE INDEX contributions_owner ON contributions (owner, epoch);
+    `,
+  },
 ];

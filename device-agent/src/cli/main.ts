@@ -5,11 +5,12 @@ import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import pretty from 'pino-pretty';
-import { Agent } from '../agent.ts';
+import { Agent, BINDING_FILE, writeBinding } from '../agent.ts';
 import { AGENT_VERSION } from '../capabilities.ts';
 import { loadAgentConfig } from '../config/config.ts';
 import { AgentError } from '../errors.ts';
 import { loadOrCreateIdentity } from '../identity/identity.ts';
+import { bindingBodySchema } from '@meshchain/protocol';
 
 const program = new Command('meshnode')
   .description('the MeshNode agent: runs AI shards for a MeshChain control plane')
@@ -58,6 +59,25 @@ program
   .action(async (options: { json?: boolean }) => {
     const identity = await loadOrCreateIdentity(join(dataDir(), 'identity.json'));
     process.stdout.write(options.json ? `${JSON.stringify({ nodeId: identity.nodeId, publicKey: identity.publicKey })}\n` : `${identity.nodeId}\n`);
+  });
+
+program
+  .command('bind <owner>')
+  .description('bind this node to the EVM address that receives its MCP rewards (a running agent publishes it within seconds)')
+  .option('--json', 'machine-readable output')
+  .action(async (owner: string, options: { json?: boolean }) => {
+    const checked = bindingBodySchema.shape.owner.safeParse(owner);
+    if (!checked.success) {
+      throw new AgentError(`"${owner}" is not an owner address`, { details: checked.error.issues[0]?.message });
+    }
+    const dir = dataDir();
+    const identity = await loadOrCreateIdentity(join(dir, 'identity.json'));
+    const body = await writeBinding(dir, owner);
+    process.stdout.write(
+      options.json
+        ? `${JSON.stringify({ nodeId: identity.nodeId, ...body })}\n`
+        : `node ${identity.nodeId} bound to ${body.owner} (recorded in ${join(dir, BINDING_FILE)}; the agent signs and publishes it)\n`,
+    );
   });
 
 program
