@@ -122,6 +122,7 @@ export class ControlPlane {
       models,
       aggregator,
       onJobSubmitted: () => orchestrator?.requestSchedule(),
+      sendCommand: (nodeId, command) => link.publish('command', nodeId, command),
       rewards,
     });
     const listening = await api.start();

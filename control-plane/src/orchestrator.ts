@@ -103,6 +103,16 @@ export class Orchestrator {
         if (this.#o.onBinding) this.#o.onBinding(nodeId, message.envelope);
         else this.#log.debug({ nodeId }, 'binding ignored: rewards are disabled');
         return;
+      case 'telemetry': {
+        const wasHot = this.#o.nodes.get(nodeId)?.telemetry?.overheating ?? false;
+        this.#o.nodes.recordTelemetry(nodeId, publicKey, message.body);
+        if (message.body.overheating !== wasHot) {
+          this.#log.warn({ nodeId, cpuC: message.body.cpuC, overheating: message.body.overheating }, message.body.overheating ? 'node overheating: no new work' : 'node cooled down');
+        }
+        // A node that cooled down can take work again.
+        if (!wasHot || message.body.overheating) return;
+        break;
+      }
       default:
         this.#log.warn({ kind: message.kind, nodeId }, 'unexpected message kind from a node');
         return;

@@ -94,7 +94,7 @@ describe('bad results are refused and the job is still completed by an honest no
     assert.equal(rejections.length, 3);
 
     // The honest node arrives and finishes the job.
-    const config = loadAgentConfig({ env: {}, overrides: { dataDir: join(dir, 'honest'), mqttUrl: cp.info.mqttUrl, controlPlaneId: cp.info.controlPlaneId } });
+    const config = loadAgentConfig({ env: {}, overrides: { dataDir: join(dir, 'honest'), mqttUrl: cp.info.mqttUrl, controlPlaneId: cp.info.controlPlaneId, web: { enabled: false } } });
     const agent = new Agent(config, pino({ level: 'silent' }));
     const { nodeId } = await agent.start();
     t.after(() => agent.stop());

@@ -1,19 +1,24 @@
-import { watch, type FSWatcher } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import type { Logger } from 'pino';
-import { bindingBodySchema, createAuthToken, type AckBody, type BindingBody, type HandbackBody, type OpenedMessage } from '@meshchain/protocol';
+import { createAuthToken, type AckBody, type HandbackBody, type OpenedMessage } from '@meshchain/protocol';
+import { AGENT_VERSION, describeNode } from './capabilities.ts';
 import type { AgentConfig } from './config/config.ts';
+import { BindingPublisher, writeBinding } from './identity/binding.ts';
 import { loadOrCreateIdentity, type NodeIdentity } from './identity/identity.ts';
 import { JobRunner, type CurrentShard } from './jobs/job-runner.ts';
+import { createLedBackend } from './led/create-backend.ts';
+import { LedController, SimulatedLed, type LedBackend, type LedState } from './led/index.ts';
 import { DEFAULT_RECONNECT_BACKOFF } from './link/backoff.ts';
 import { NodeLink } from './link/node-link.ts';
 import { ModelCache } from './models/model-cache.ts';
 import { Outbox } from './outbox/outbox.ts';
 import { LlamaRuntime } from './runtimes/llama/index.ts';
+import { StatusHub } from './status/status-hub.ts';
 import { openAgentDatabase, type Db } from './store/db.ts';
-import { describeNode } from './capabilities.ts';
+import { isOverheating, TelemetrySampler, toTelemetryWire, type TelemetrySample, type TelemetrySource } from './telemetry/index.ts';
+import { initialWebSnapshot, LocalWebServer, WebStatusStore, type WebActions } from './web/index.ts';
 
 export interface AgentStatus {
   nodeId: string;
@@ -21,12 +26,26 @@ export interface AgentStatus {
   current: CurrentShard | null;
   outbox: number;
   rejectedMessages: number;
+  led: LedState;
+  overheating: boolean;
+  /** The local web page, when it is enabled. */
+  webUrl: string | null;
 }
 
 /** Fault injection for crash tests; never set in production. */
 export interface AgentFaults {
   /** SIGKILL the process right after a result is stored in the outbox, before it is published. */
   crashAfterOutbox?: boolean;
+}
+
+export interface AgentOptions {
+  faults?: AgentFaults;
+  /** The owner asked for a restart from the web page; the CLI stops the agent and exits (systemd restarts it). */
+  onRestart?: () => void;
+  /** Replaces the box's own readings (tests, simulated fleets). */
+  telemetrySource?: TelemetrySource;
+  /** Replaces the configured LED (tests). */
+  ledBackend?: LedBackend;
 }
 
 interface Running {
@@ -37,38 +56,13 @@ interface Running {
   runner: JobRunner;
   outbox: Outbox;
   models: ModelCache;
+  hub: StatusHub;
+  led: LedController;
+  web: WebStatusStore;
+  webServer: LocalWebServer | null;
+  sampler: TelemetrySampler;
+  binding: BindingPublisher;
   flushTimer: NodeJS.Timeout;
-  bindingTimer: NodeJS.Timeout;
-  bindingWatcher: FSWatcher | null;
-}
-
-/** `<dataDir>/binding.json`: the owner `meshnode bind` recorded; the running agent publishes it. */
-export const BINDING_FILE = 'binding.json';
-/** How often the running agent looks for a changed binding file (it also watches the directory). */
-const BINDING_POLL_MS = 2_000;
-
-/** The recorded binding, or null when there is none (or it is unreadable: the reason is thrown). */
-export async function readBinding(dataDir: string): Promise<BindingBody | null> {
-  let text: string;
-  try {
-    text = await readFile(join(dataDir, BINDING_FILE), 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw error;
-  }
-  const parsed = bindingBodySchema.safeParse(JSON.parse(text));
-  if (!parsed.success) throw new Error(`${BINDING_FILE} is not a valid binding: ${parsed.error.issues[0]?.message ?? 'bad format'}`);
-  return parsed.data;
-}
-
-/** Records a binding atomically (write, then rename); `owner` must be a valid EVM address. */
-export async function writeBinding(dataDir: string, owner: string, boundAt = Date.now()): Promise<BindingBody> {
-  const body = bindingBodySchema.parse({ owner, boundAt });
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const tmp = join(dataDir, `${BINDING_FILE}.${process.pid}.tmp`);
-  await writeFile(tmp, `${JSON.stringify({ version: 1, ...body }, null, 2)}\n`, { mode: 0o644 });
-  await rename(tmp, join(dataDir, BINDING_FILE));
-  return body;
 }
 
 function engineVersion(): string {
@@ -80,23 +74,42 @@ function engineVersion(): string {
 }
 
 /**
- * The MeshNode agent: identity, MQTT link, job runner, model cache and
- * outbox. The constructor does no work; `start()` wires the parts in order.
+ * The MeshNode agent: identity, MQTT link, job runner, model cache, outbox,
+ * owner binding, telemetry, LED and the local web page. The constructor
+ * does no work; `start()` wires the parts in order, `stop()` undoes it.
  */
 export class Agent {
   readonly #config: AgentConfig;
   readonly #log: Logger;
+  readonly #options: AgentOptions;
   #running: Running | null = null;
   #flushing = false;
-  #publishedBinding: string | null = null;
-  #bindingProblem: string | null = null;
+  #pendingLogs: { ts: number; level: string; msg: string }[] = [];
 
-  readonly #faults: AgentFaults;
+  /** Log lines written here appear on the local web page (pino JSON lines, info and above). */
+  readonly logStream = new Writable({
+    write: (chunk: Buffer, _encoding, done) => {
+      for (const line of chunk.toString().split('\n')) {
+        if (!line) continue;
+        try {
+          const entry = JSON.parse(line) as { time?: number; level?: number; msg?: string };
+          if ((entry.level ?? 0) < 30 || !entry.msg) continue;
+          const level = (entry.level ?? 30) >= 50 ? 'error' : (entry.level ?? 30) >= 40 ? 'warn' : 'info';
+          const record = { ts: entry.time ?? Date.now(), level, msg: entry.msg };
+          if (this.#running) this.#running.web.log(record);
+          else this.#pendingLogs = [...this.#pendingLogs.slice(-99), record];
+        } catch {
+          // Not a JSON log line: nothing to show.
+        }
+      }
+      done();
+    },
+  });
 
-  constructor(config: AgentConfig, logger: Logger, faults: AgentFaults = {}) {
+  constructor(config: AgentConfig, logger: Logger, options: AgentOptions = {}) {
     this.#config = config;
     this.#log = logger;
-    this.#faults = faults;
+    this.#options = options;
   }
 
   get status(): AgentStatus {
@@ -108,14 +121,26 @@ export class Agent {
       current: r.runner.current,
       outbox: r.outbox.size(),
       rejectedMessages: r.link.rejectedMessages,
+      led: r.led.state,
+      overheating: r.hub.overheating,
+      webUrl: r.webServer?.url ?? null,
     };
   }
 
-  async start(): Promise<{ nodeId: string }> {
+  async start(): Promise<{ nodeId: string; webUrl: string | null }> {
     const config = this.#config;
     const identity = await loadOrCreateIdentity(join(config.dataDir, 'identity.json'));
     const log = this.#log.child({ nodeId: identity.nodeId });
     if (identity.created) log.info('created node identity');
+
+    // The owner's view first, so the LED shows "booting" while the rest comes up.
+    const web = new WebStatusStore(initialWebSnapshot({ nodeId: identity.nodeId, agentVersion: AGENT_VERSION, broker: config.mqttUrl }));
+    for (const record of this.#pendingLogs) web.log(record);
+    this.#pendingLogs = [];
+    const led = new LedController({ backend: await this.#openLed(log) });
+    const hub = new StatusHub(web, led);
+    await led.start();
+    hub.setPhase('booting');
 
     const db = openAgentDatabase(join(config.dataDir, 'agent.db'));
     const outbox = new Outbox(db, identity.signer, identity.nodeId);
@@ -139,12 +164,24 @@ export class Agent {
       outbox,
       logger: log.child({ component: 'jobs' }),
       threads: config.threads,
-      onResult: () => void this.#flushOutbox(),
-      ...(this.#faults.crashAfterOutbox ? { afterResultStored: () => process.kill(process.pid, 'SIGKILL') } : {}),
+      onResult: () => {
+        this.#refreshWork();
+        void this.#flushOutbox();
+      },
+      onCurrentChange: () => hub.setCurrent(runner.current),
+      ...(this.#options.faults?.crashAfterOutbox ? { afterResultStored: () => process.kill(process.pid, 'SIGKILL') } : {}),
       onHandback: handback,
     });
     const recovered = runner.recover();
     if (recovered > 0) log.warn({ shards: recovered }, 'resuming shards interrupted by a restart');
+
+    const binding = new BindingPublisher({
+      dataDir: config.dataDir,
+      logger: log.child({ component: 'binding' }),
+      publish: (body) => link?.publish('binding', body) ?? Promise.reject(new Error('link is not started')),
+      connected: () => link?.connected ?? false,
+      onOwner: (owner) => hub.setOwner(owner),
+    });
 
     link = new NodeLink({
       url: config.mqttUrl,
@@ -157,35 +194,58 @@ export class Agent {
       onConnect: () => {
         const r = this.#running;
         if (!r) return;
+        hub.setConnected(true, config.mqttUrl);
         r.link
           .publish('capabilities', describeNode({ roles: config.roles, models: r.models.cached(), engineVersion: engineVersion() }))
           .catch((error: unknown) => log.warn({ err: error }, 'capabilities not sent'));
         r.outbox.resetSchedule();
         void this.#flushOutbox();
-        void this.#publishBinding(true);
+        void r.binding.publish(true);
+        const latest = r.sampler.latest();
+        if (latest) this.#publishTelemetry(latest);
       },
+      onDisconnect: () => hub.setConnected(false, config.mqttUrl),
     });
+
+    const sampler = new TelemetrySampler({
+      dataDir: config.dataDir,
+      intervalMs: config.telemetry.intervalMs,
+      ...(this.#options.telemetrySource ? { source: this.#options.telemetrySource } : {}),
+    });
+    sampler.on('sample', (sample: TelemetrySample) => {
+      const hot = isOverheating(sample, { hotC: config.telemetry.hotC, coolC: config.telemetry.coolC }, hub.overheating);
+      if (hot !== hub.overheating) log.warn({ cpuC: sample.cpu.temperatureC, overheating: hot }, hot ? 'overheating: taking no new work' : 'cooled down');
+      hub.setTelemetry(sample, sampler.history(), hot);
+      this.#publishTelemetry(sample);
+    });
+    sampler.on('failure', (error: unknown) => log.warn({ err: error }, 'telemetry sample failed'));
+
+    const webServer = config.web.enabled
+      ? new LocalWebServer({
+          source: web,
+          actions: this.#webActions(hub, binding),
+          passwordFile: join(config.dataDir, 'web-password.json'),
+          password: config.web.password ?? undefined,
+          host: config.web.host,
+          port: config.web.port,
+          allowedHosts: config.web.allowedHosts,
+          logger: log.child({ component: 'web' }),
+        })
+      : null;
 
     await runtime.start();
     const flushTimer = setInterval(() => void this.#flushOutbox(), Math.min(5_000, config.ackTimeoutMs));
     flushTimer.unref();
-    const bindingTimer = setInterval(() => void this.#publishBinding(false), BINDING_POLL_MS);
-    bindingTimer.unref();
-    let bindingWatcher: FSWatcher | null = null;
-    try {
-      // `meshnode bind` renames the file into place: publish at once rather than at the next poll.
-      bindingWatcher = watch(config.dataDir, (_event, file) => {
-        if (file === BINDING_FILE) void this.#publishBinding(false);
-      });
-      bindingWatcher.on('error', () => bindingWatcher?.close());
-    } catch {
-      bindingWatcher = null;
-    }
-    this.#running = { db, identity, link, runtime, runner, outbox, models, flushTimer, bindingTimer, bindingWatcher };
+    this.#running = { db, identity, link, runtime, runner, outbox, models, hub, led, web, webServer, sampler, binding, flushTimer };
+    this.#refreshWork();
+    await webServer?.start();
+    sampler.start();
+    binding.start();
     link.start();
+    hub.setPhase('running');
     runner.kick();
-    log.info({ mqttUrl: config.mqttUrl, controlPlaneId: config.controlPlaneId, pendingResults: outbox.size() }, 'agent started');
-    return { nodeId: identity.nodeId };
+    log.info({ mqttUrl: config.mqttUrl, controlPlaneId: config.controlPlaneId, pendingResults: outbox.size(), web: webServer?.url ?? null }, 'agent started');
+    return { nodeId: identity.nodeId, webUrl: webServer?.url ?? null };
   }
 
   /** SIGTERM: finish (within the grace period) or hand back the current shard, then leave. */
@@ -193,40 +253,61 @@ export class Agent {
     const r = this.#running;
     if (!r) return;
     this.#log.info({ graceMs: this.#config.shutdownGraceMs }, 'stopping');
+    r.hub.setPhase('stopping');
     await r.runner.stop(this.#config.shutdownGraceMs);
     await this.#flushOutbox();
     clearInterval(r.flushTimer);
-    clearInterval(r.bindingTimer);
-    r.bindingWatcher?.close();
+    r.binding.stop();
+    await r.sampler.stop();
     this.#running = null;
     await r.link.stop();
+    await r.webServer?.stop();
+    await r.led.stop();
     await r.runtime.stop();
     r.db.close();
   }
 
-  /** Publishes the recorded binding (retained) when it changed, or on every connect (`always`). */
-  async #publishBinding(always: boolean): Promise<void> {
+  async #openLed(log: Logger): Promise<LedBackend> {
+    if (this.#options.ledBackend) return this.#options.ledBackend;
+    try {
+      return createLedBackend(this.#config.led);
+    } catch (error) {
+      // A missing LED must not keep a box from working: the page still mirrors the state.
+      log.error({ err: error, led: this.#config.led }, 'LED unavailable; using a simulated LED');
+      return new SimulatedLed();
+    }
+  }
+
+  #webActions(hub: StatusHub, binding: BindingPublisher): WebActions {
+    return {
+      bindOwner: async (address) => {
+        await writeBinding(this.#config.dataDir, address);
+        await binding.publish(false);
+      },
+      identify: async (seconds) => hub.identify(seconds),
+      restart: async () => {
+        const onRestart = this.#options.onRestart;
+        if (!onRestart) throw new Error('this agent was not started by a supervisor that can restart it');
+        setImmediate(onRestart);
+      },
+    };
+  }
+
+  #publishTelemetry(sample: TelemetrySample): void {
     const r = this.#running;
-    if (!r || !r.link.connected) return;
-    let binding: BindingBody | null;
-    try {
-      binding = await readBinding(this.#config.dataDir);
-    } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      if (reason !== this.#bindingProblem) this.#log.warn({ reason }, 'binding file unreadable; run meshnode bind <0x…> again');
-      this.#bindingProblem = reason;
-      return;
-    }
-    this.#bindingProblem = null;
-    const key = binding ? `${binding.owner}@${binding.boundAt}` : null;
-    if (!binding || (!always && key === this.#publishedBinding)) return;
-    try {
-      await r.link.publish('binding', binding);
-      if (key !== this.#publishedBinding) this.#log.info({ owner: binding.owner, boundAt: binding.boundAt }, 'binding published');
-      this.#publishedBinding = key;
-    } catch (error) {
-      this.#log.warn({ err: error }, 'binding not sent; will retry');
-    }
+    if (!r?.link.connected) return;
+    r.link
+      .publish('telemetry', { ...toTelemetryWire(sample), overheating: r.hub.overheating })
+      .catch((error: unknown) => this.#log.debug({ err: error }, 'telemetry not sent'));
+  }
+
+  #refreshWork(): void {
+    const r = this.#running;
+    if (!r) return;
+    const row = r.db
+      .prepare(`SELECT COUNT(*) AS shards, COALESCE(SUM(tokens), 0) AS tokens, COALESCE(SUM(status = 'rejected'), 0) AS rejected FROM work_log`)
+      .get() as { shards: number; tokens: number; rejected: number };
+    r.hub.setWork({ shards: row.shards - row.rejected, tokens: row.tokens, rejected: row.rejected });
   }
 
   #onMessage(message: OpenedMessage): void {
@@ -238,6 +319,9 @@ export class Agent {
       r.runner.kick();
     } else if (message.kind === 'ack') {
       this.#onAck(r, message.body);
+    } else if (message.kind === 'command') {
+      this.#log.info({ command: message.body }, 'command');
+      if (message.body.type === 'identify') r.hub.identify(message.body.seconds);
     } else {
       this.#log.warn({ kind: message.kind }, 'unexpected message kind');
     }
@@ -248,9 +332,8 @@ export class Agent {
     const fields = { shardId: ack.shardId, status: ack.status, removed };
     if (ack.status === 'rejected') this.#log.warn({ ...fields, reason: ack.reason }, 'result rejected by the control plane');
     else this.#log.info(fields, 'result acknowledged');
-    r.db
-      .prepare(`UPDATE work_log SET status = ? WHERE lease_id = ?`)
-      .run(ack.status, ack.leaseId);
+    r.db.prepare(`UPDATE work_log SET status = ? WHERE lease_id = ?`).run(ack.status, ack.leaseId);
+    this.#refreshWork();
   }
 
   async #flushOutbox(): Promise<void> {

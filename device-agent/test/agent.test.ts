@@ -91,7 +91,7 @@ describe('agent', () => {
   const startAgent = async (name: string, overrides: Record<string, unknown> = {}): Promise<Agent & { nodeId: string }> => {
     const config = loadAgentConfig({
       env: {},
-      overrides: { dataDir: join(dir, name), mqttUrl: broker.url, controlPlaneId: trusted.id, ...overrides },
+      overrides: { dataDir: join(dir, name), mqttUrl: broker.url, controlPlaneId: trusted.id, web: { host: '127.0.0.1', port: 0 }, ...overrides },
     });
     const agent = new Agent(config, pino({ level: 'silent' }));
     const { nodeId } = await agent.start();

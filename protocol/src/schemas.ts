@@ -168,3 +168,45 @@ export const bindingBodySchema = z.object({
   boundAt: timestampSchema,
 });
 export type BindingBody = z.infer<typeof bindingBodySchema>;
+
+const nullableNumber = z.number().finite().nullable();
+
+/**
+ * A node's health sample, sent every telemetry interval. Flat and compact:
+ * byte counts and rates as whole numbers, percentages and °C with one decimal,
+ * null where the board cannot tell.
+ */
+export const telemetryBodySchema = z.object({
+  at: timestampSchema,
+  cpuPct: z.number().min(0).max(100_000),
+  cpuC: nullableNumber,
+  memUsed: z.number().nonnegative(),
+  memTotal: z.number().nonnegative(),
+  diskUsed: nullableNumber,
+  diskTotal: nullableNumber,
+  diskAvail: nullableNumber,
+  rxBps: nullableNumber,
+  txBps: nullableNumber,
+  upS: z.number().nonnegative(),
+  /** Raspberry Pi `vcgencmd get_throttled` bits. */
+  throttled: z.number().int().nonnegative().nullable(),
+  gpu: z
+    .object({
+      name: z.string().max(128),
+      pct: nullableNumber,
+      memUsed: nullableNumber,
+      memTotal: nullableNumber,
+      c: nullableNumber,
+    })
+    .nullable(),
+  /** The node's own judgement, with hysteresis: it takes no new work while true. */
+  overheating: z.boolean(),
+});
+export type TelemetryBody = z.infer<typeof telemetryBodySchema>;
+
+/** Something the control plane asks one node to do now. */
+export const commandBodySchema = z.discriminatedUnion('type', [
+  /** Blink the identify pattern so the owner can find the box. */
+  z.object({ type: z.literal('identify'), seconds: z.number().int().min(1).max(600) }),
+]);
+export type CommandBody = z.infer<typeof commandBodySchema>;

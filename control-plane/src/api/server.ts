@@ -3,10 +3,10 @@ import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
-import { verifyAuthToken } from '@meshchain/protocol';
+import { commandBodySchema, verifyAuthToken, type CommandBody } from '@meshchain/protocol';
 import type { Logger } from 'pino';
 import type { Aggregator } from '../aggregate/aggregator.ts';
-import { ControlPlaneError, InvalidRequestError } from '../errors.ts';
+import { ControlPlaneError, InvalidRequestError, NotFoundError } from '../errors.ts';
 import type { JobStore } from '../jobs/job-store.ts';
 import type { ModelStore } from '../models/model-store.ts';
 import type { NodeStore } from '../nodes/node-store.ts';
@@ -27,6 +27,8 @@ export interface ApiOptions {
   aggregator: Aggregator;
   /** A job was created: plan its shards now rather than at the next tick. */
   onJobSubmitted: () => void;
+  /** Sends a signed command to one node. */
+  sendCommand: (nodeId: string, command: CommandBody) => Promise<void>;
   /** The rewards API; null when the control plane runs without a chain. */
   rewards?: RewardsService | null;
 }
@@ -94,7 +96,7 @@ export class ApiServer {
   }
 
   #routes(app: FastifyInstance): void {
-    const { jobs, nodes, models, aggregator, onJobSubmitted } = this.#o;
+    const { jobs, nodes, models, aggregator, onJobSubmitted, sendCommand } = this.#o;
     registerRewardRoutes(app, this.#o.rewards ?? null);
 
     app.get('/v1/info', async () => this.#o.info());
@@ -133,6 +135,21 @@ export class ApiServer {
     app.get<{ Params: { id: string } }>('/v1/jobs/:id/manifest', async (req) => aggregator.manifest(req.params.id));
 
     app.get('/v1/nodes', async () => ({ nodes: nodes.list() }));
+
+    app.get<{ Params: { id: string } }>('/v1/nodes/:id', async (req) => {
+      const node = nodes.get(req.params.id);
+      if (!node) throw new NotFoundError(`node ${req.params.id}`, { details: 'list nodes with `meshchain nodes`' });
+      return { node, telemetry: nodes.telemetryHistory(node.id) };
+    });
+
+    app.post<{ Params: { id: string }; Body: { seconds?: unknown } }>('/v1/nodes/:id/identify', async (req, reply) => {
+      const node = nodes.get(req.params.id);
+      if (!node) throw new NotFoundError(`node ${req.params.id}`, { details: 'list nodes with `meshchain nodes`' });
+      const parsed = commandBodySchema.safeParse({ type: 'identify', seconds: req.body?.seconds ?? 60 });
+      if (!parsed.success) throw new InvalidRequestError('seconds must be a whole number from 1 to 600');
+      await sendCommand(node.id, parsed.data);
+      return reply.code(202).send({ nodeId: node.id, command: parsed.data, online: node.presence === 'online' });
+    });
 
     app.put<{ Params: { sha256: string }; Querystring: { name?: string } }>('/v1/models/:sha256', async (req, reply) => {
       const { sha256 } = req.params;

@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import type { Job, JobProgress } from '../jobs/types.ts';
 import type { Manifest } from '../aggregate/manifest.ts';
 import type { NodeRecord } from '../nodes/node-store.ts';
+import type { TelemetryBody } from '@meshchain/protocol';
 import type { SubmitJobRequest } from '../api/job-request.ts';
 import type { ControlPlaneInfo } from '../control-plane.ts';
 import type { ContributionProof, EpochRecord, EpochsResponse, OwnerRewards } from '../rewards/types.ts';
@@ -58,6 +59,14 @@ export class ApiClient {
 
   async nodes(): Promise<NodeRecord[]> {
     return (await this.#json<{ nodes: NodeRecord[] }>('GET', '/v1/nodes')).nodes;
+  }
+
+  node(id: string): Promise<{ node: NodeRecord; telemetry: TelemetryBody[] }> {
+    return this.#json('GET', `/v1/nodes/${encodeURIComponent(id)}`);
+  }
+
+  identify(id: string, seconds: number): Promise<{ nodeId: string; online: boolean }> {
+    return this.#json('POST', `/v1/nodes/${encodeURIComponent(id)}/identify`, { seconds });
   }
 
   manifest(id: string): Promise<Manifest> {

@@ -6,6 +6,7 @@ import { MeshBroker } from '@meshchain/broker';
 import { ApiClient, ApiError, type JobStatus } from './api-client.ts';
 import { readPromptsJsonl } from './inputs.ts';
 import { ProgressView } from './progress.ts';
+import { describeNode } from './describe-node.ts';
 import { createLogger } from './logger.ts';
 import { loadControlPlaneConfig } from '../config.ts';
 import { ControlPlane } from '../control-plane.ts';
@@ -205,9 +206,33 @@ program
     );
   });
 
-program
-  .command('nodes')
-  .description('the fleet: presence, hardware and work done')
+const nodesCommand = program.command('nodes').description('the fleet: list, inspect, and find a box');
+
+nodesCommand
+  .command('show <node>')
+  .description('one node: presence, hardware, work, and its health over the last hour')
+  .option('--json', 'machine-readable output')
+  .action(async (nodeId: string, options: { json?: boolean }) => {
+    const { node, telemetry } = await client().node(nodeId);
+    print(Boolean(options.json), { node, telemetry }, () => describeNode(node, telemetry));
+  });
+
+nodesCommand
+  .command('identify <node>')
+  .description('make the box blink its identify pattern so its owner can find it')
+  .option('--seconds <n>', 'how long to blink (1-600)', '60')
+  .action(async (nodeId: string, options: { seconds: string }) => {
+    const answer = await client().identify(nodeId, int(options.seconds, '--seconds'));
+    process.stdout.write(
+      answer.online
+        ? `${nodeId} will blink for ${options.seconds} s\n`
+        : `${nodeId} is offline; it will blink if it reconnects within its session\n`,
+    );
+  });
+
+nodesCommand
+  .command('list', { isDefault: true })
+  .description('every node seen: presence, hardware and work done')
   .option('--json', 'machine-readable output')
   .action(async (options: { json?: boolean }) => {
     const nodes = await client().nodes();

@@ -109,7 +109,7 @@ export class ResultIntake {
           );
         }
         const remaining = this.#db
-          .prepare(`SELECT COUNT(*) AS n FROM shards WHERE job_id = ? AND state != 'completed'`)
+          .prepare(`SELECT COUNT(*) AS n FROM shards WHERE job_id = ? AND state IN ('queued', 'leased', 'failed')`)
           .get(shard.jobId) as { n: number };
         jobComplete = remaining.n === 0;
         this.#jobs.recordEvent({ kind: 'shard_completed', jobId: shard.jobId, shardId: shard.id, nodeId }, now);

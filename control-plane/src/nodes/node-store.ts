@@ -1,4 +1,4 @@
-import type { CapabilitiesBody, PresenceBody } from '@meshchain/protocol';
+import type { CapabilitiesBody, PresenceBody, TelemetryBody } from '@meshchain/protocol';
 import type { Db } from '../store/db.ts';
 
 export interface NodeRecord {
@@ -13,7 +13,15 @@ export interface NodeRecord {
   shardsRejected: number;
   tokensGenerated: number;
   computeMs: number;
+  /** The latest health sample, and when it was taken. */
+  telemetry: TelemetryBody | null;
+  telemetryAt: number;
 }
+
+/** How long samples are kept per node. */
+export const TELEMETRY_HISTORY_MS = 60 * 60_000;
+/** An overheating flag older than this no longer keeps work away (the node stopped reporting). */
+export const TELEMETRY_FRESH_MS = 5 * 60_000;
 
 interface NodeRow {
   id: string;
@@ -28,6 +36,8 @@ interface NodeRow {
   shards_rejected: number;
   tokens_generated: number;
   compute_ms: number;
+  telemetry: string | null;
+  telemetry_at: number;
 }
 
 const fromRow = (row: NodeRow): NodeRecord => ({
@@ -42,6 +52,8 @@ const fromRow = (row: NodeRow): NodeRecord => ({
   shardsRejected: row.shards_rejected,
   tokensGenerated: row.tokens_generated,
   computeMs: row.compute_ms,
+  telemetry: row.telemetry ? (JSON.parse(row.telemetry) as TelemetryBody) : null,
+  telemetryAt: row.telemetry_at,
 });
 
 /** The fleet as the control plane knows it. Presence and capabilities are last-writer-wins on their timestamps. */
@@ -90,6 +102,25 @@ export class NodeStore {
     })();
   }
 
+  /** Keeps the latest sample and an hour of history. Returns false for a sample older than the latest. */
+  recordTelemetry(nodeId: string, publicKey: string, sample: TelemetryBody, now = Date.now()): boolean {
+    return this.#db.transaction(() => {
+      this.#touch(nodeId, publicKey, now);
+      const info = this.#db
+        .prepare(`UPDATE nodes SET telemetry = ?, telemetry_at = ? WHERE id = ? AND telemetry_at < ?`)
+        .run(JSON.stringify(sample), sample.at, nodeId, sample.at);
+      if (info.changes === 0) return false;
+      this.#db.prepare(`INSERT OR IGNORE INTO node_telemetry (node_id, at, sample) VALUES (?, ?, ?)`).run(nodeId, sample.at, JSON.stringify(sample));
+      this.#db.prepare(`DELETE FROM node_telemetry WHERE node_id = ? AND at < ?`).run(nodeId, sample.at - TELEMETRY_HISTORY_MS);
+      return true;
+    })();
+  }
+
+  telemetryHistory(nodeId: string): TelemetryBody[] {
+    const rows = this.#db.prepare(`SELECT sample FROM node_telemetry WHERE node_id = ? ORDER BY at`).all(nodeId) as { sample: string }[];
+    return rows.map((r) => JSON.parse(r.sample) as TelemetryBody);
+  }
+
   recordWork(nodeId: string, outcome: { accepted: boolean; tokens: number; computeMs: number }): void {
     if (outcome.accepted) {
       this.#db
@@ -112,10 +143,19 @@ export class NodeStore {
     return (this.#db.prepare('SELECT * FROM nodes ORDER BY first_seen, id').all() as NodeRow[]).map(fromRow);
   }
 
-  /** Online nodes that announced they can run `infer`. */
-  workers(): NodeRecord[] {
+  /** Online nodes that announced they can run `infer` and are not (recently reported) overheating. */
+  workers(now = Date.now()): NodeRecord[] {
     return this.list().filter(
-      (n) => n.presence === 'online' && n.capabilities?.roles.includes('worker') && n.capabilities.runtimes.some((r) => r.workload === 'infer'),
+      (n) =>
+        n.presence === 'online' &&
+        n.capabilities?.roles.includes('worker') &&
+        n.capabilities.runtimes.some((r) => r.workload === 'infer') &&
+        !isHot(n, now),
     );
   }
+}
+
+function isHot(node: NodeRecord, now: number): boolean {
+  // Freshness on the control plane's clock: the sample's own time is the node's.
+  return Boolean(node.telemetry?.overheating) && now - node.lastSeen < TELEMETRY_FRESH_MS;
 }

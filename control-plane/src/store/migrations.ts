@@ -183,4 +183,26 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
       CREATE INDEX contributions_owner ON contributions (owner, epoch);
     `,
   },
+  {
+    version: 3,
+    name: 'node telemetry; indexes for per-job and active-lease queries',
+    sql: `
+      ALTER TABLE nodes ADD COLUMN telemetry TEXT;
+      ALTER TABLE nodes ADD COLUMN telemetry_at INTEGER NOT NULL DEFAULT 0;
+
+      -- The last hour of every node's samples (pruned as new ones arrive).
+      CREATE TABLE node_telemetry (
+        node_id TEXT NOT NULL,
+        at      INTEGER NOT NULL,
+        sample  TEXT NOT NULL,
+        PRIMARY KEY (node_id, at)
+      ) STRICT;
+
+      -- "Is this job finished?" after every accepted result: a range scan over
+      -- the job's unfinished shards, not a count over all of them.
+      CREATE INDEX shards_job_state ON shards (job_id, state);
+      -- The sweeper and placement read active leases only; the table keeps every lease ever issued.
+      CREATE INDEX leases_active ON leases (state, until);
+    `,
+  },
 ];

@@ -103,7 +103,7 @@ describe('owner bindings and contributions through the control plane', () => {
     const own = await startControlPlane();
     const ownApi = new ApiClient(own.info.apiUrl);
     const ownedBy = async (owner: string): Promise<boolean> => (await ownApi.rewardsOwner(owner)).nodes.some((n) => n.nodeId === nodeId);
-    const agent = new Agent(loadAgentConfig({ env: {}, overrides: { dataDir, mqttUrl: own.info.mqttUrl, controlPlaneId: own.info.controlPlaneId } }), pino({ level: 'silent' }));
+    const agent = new Agent(loadAgentConfig({ env: {}, overrides: { dataDir, mqttUrl: own.info.mqttUrl, controlPlaneId: own.info.controlPlaneId, web: { enabled: false } } }), pino({ level: 'silent' }));
     t.after(async () => {
       await agent.stop();
       await own.stop();

@@ -5,7 +5,9 @@ import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import pretty from 'pino-pretty';
-import { Agent, BINDING_FILE, writeBinding } from '../agent.ts';
+import { Writable } from 'node:stream';
+import { Agent } from '../agent.ts';
+import { BINDING_FILE, writeBinding } from '../identity/binding.ts';
 import { AGENT_VERSION } from '../capabilities.ts';
 import { loadAgentConfig } from '../config/config.ts';
 import { AgentError } from '../errors.ts';
@@ -37,19 +39,39 @@ program
       env: process.env,
       overrides: { dataDir: global.dataDir, mqttUrl: options.mqttUrl, controlPlaneId: options.controlPlaneId, threads: options.threads },
     });
-    const logger = process.stderr.isTTY
-      ? pino({ level: config.logLevel, name: 'meshnode' }, pretty({ destination: 2, sync: true, ignore: 'pid,hostname' }))
-      : pino({ level: config.logLevel, name: 'meshnode' }, pino.destination({ dest: 2, sync: true }));
-    // MESHNODE_FAULT is for crash tests only.
-    const agent = new Agent(config, logger, { crashAfterOutbox: process.env.MESHNODE_FAULT === 'crash-after-outbox' });
-    const { nodeId } = await agent.start();
-    process.stdout.write(`${JSON.stringify({ event: 'started', nodeId })}\n`);
-    await new Promise<void>((resolve) => {
-      process.once('SIGTERM', resolve);
-      process.once('SIGINT', resolve);
+    // Logs go to stderr (journald on a box) and, from info up, to the local web page.
+    let agent: Agent | null = null;
+    const toPage = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        agent?.logStream.write(chunk);
+        done();
+      },
     });
+    const terminal = process.stderr.isTTY ? pretty({ destination: 2, sync: true, ignore: 'pid,hostname' }) : pino.destination({ dest: 2, sync: true });
+    const logger = pino(
+      { level: config.logLevel, name: 'meshnode' },
+      pino.multistream([
+        { stream: terminal, level: config.logLevel === 'silent' ? 'silent' : 'trace' },
+        { stream: toPage, level: 'info' },
+      ]),
+    );
+    let restart = (): void => {};
+    const stopped = new Promise<'signal' | 'restart'>((resolve) => {
+      process.once('SIGTERM', () => resolve('signal'));
+      process.once('SIGINT', () => resolve('signal'));
+      restart = () => resolve('restart');
+    });
+    agent = new Agent(config, logger, {
+      // MESHNODE_FAULT is for crash tests only.
+      faults: { crashAfterOutbox: process.env.MESHNODE_FAULT === 'crash-after-outbox' },
+      onRestart: () => restart(),
+    });
+    const { nodeId, webUrl } = await agent.start();
+    process.stdout.write(`${JSON.stringify({ event: 'started', nodeId, webUrl })}\n`);
+    const reason = await stopped;
     await agent.stop();
-    logger.info('stopped');
+    // On a box, systemd (Restart=always) starts the agent again after a requested restart.
+    logger.info(reason === 'restart' ? 'stopped for a restart' : 'stopped');
   });
 
 program

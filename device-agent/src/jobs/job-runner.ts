@@ -16,6 +16,8 @@ export interface JobRunnerOptions {
   onResult: () => void;
   /** Fault injection for tests: runs right after a result is stored, before it is published. */
   afterResultStored?: () => void;
+  /** The current shard started, progressed or ended (read `current`). */
+  onCurrentChange?: () => void;
   /** A shard could not or will not be run here: give it back. */
   onHandback: (body: HandbackBody) => void;
 }
@@ -26,6 +28,8 @@ export interface CurrentShard {
   inputs: number;
   done: number;
   startedAt: number;
+  /** Generated tokens per second of inference so far; null before the first output. */
+  tokensPerSecond: number | null;
 }
 
 type AssignmentState = 'pending' | 'running' | 'done' | 'handed_back' | 'failed';
@@ -122,7 +126,8 @@ export class JobRunner {
     const abort = new AbortController();
     this.#abort = abort;
     const started = Date.now();
-    this.#current = { shardId: assignment.shardId, jobId: assignment.jobId, inputs: assignment.inputs.length, done: 0, startedAt: started };
+    this.#current = { shardId: assignment.shardId, jobId: assignment.jobId, inputs: assignment.inputs.length, done: 0, startedAt: started, tokensPerSecond: null };
+    this.#o.onCurrentChange?.();
     try {
       const path = await this.#o.models.ensure(assignment.model, abort.signal);
       const model = { path, sha256: assignment.model.sha256 };
@@ -142,7 +147,11 @@ export class JobRunner {
         promptTokens += generation.promptTokens.length;
         generated += generation.tokens.length;
         computeMs += generation.timings.promptMs + generation.timings.generateMs;
-        if (this.#current) this.#current.done++;
+        if (this.#current) {
+          this.#current.done++;
+          this.#current.tokensPerSecond = computeMs > 0 ? Math.round((generated / computeMs) * 1000) : null;
+        }
+        this.#o.onCurrentChange?.();
       }
       const result: ResultBody = {
         jobId: assignment.jobId,
@@ -180,6 +189,7 @@ export class JobRunner {
     } finally {
       this.#abort = null;
       this.#current = null;
+      this.#o.onCurrentChange?.();
     }
   }
 

@@ -28,6 +28,8 @@ export interface NodeLinkOptions {
   onMessage: (message: OpenedMessage) => void;
   /** Called after every (re)connection, once subscriptions are in place. */
   onConnect: () => void;
+  /** Called when the connection drops. */
+  onDisconnect?: () => void;
 }
 
 /**
@@ -88,7 +90,7 @@ export class NodeLink {
     client.on('connect', () => {
       this.#attempt = 0;
       logger.info({ url: this.#o.url }, 'connected');
-      client.subscribe([topicFor('assignment', identity.nodeId), topicFor('ack', identity.nodeId)], { qos: 1 }, (error) => {
+      client.subscribe([topicFor('assignment', identity.nodeId), topicFor('ack', identity.nodeId), topicFor('command', identity.nodeId)], { qos: 1 }, (error) => {
         if (error) {
           logger.error({ err: error.message }, 'subscription refused');
           return;
@@ -98,7 +100,10 @@ export class NodeLink {
       });
     });
     client.on('error', (error) => logger.warn({ err: error.message }, 'mqtt error'));
-    client.on('close', () => this.#scheduleReconnect());
+    client.on('close', () => {
+      this.#o.onDisconnect?.();
+      this.#scheduleReconnect();
+    });
   }
 
   async stop(): Promise<void> {

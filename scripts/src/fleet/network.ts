@@ -69,6 +69,9 @@ export async function startLocalNetwork(options: LocalNetworkOptions): Promise<L
         MESHNODE_CONTROL_PLANE_ID: network.info.controlPlaneId,
         MESHNODE_THREADS: '1',
         MESHNODE_LOG_LEVEL: logLevel,
+        // Every agent's page on its own free port, on loopback only.
+        MESHNODE_WEB_HOST: '127.0.0.1',
+        MESHNODE_WEB_PORT: '0',
         ...options.nodeEnv,
         ...env,
       });
