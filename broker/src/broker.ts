@@ -158,6 +158,9 @@ export class MeshBroker {
     if (!aedes) return void socket.destroy();
     this.#sockets.add(socket);
     socket.once('close', () => this.#sockets.delete(socket));
+    // MQTT is request/response at the packet level: with Nagle on, each lone
+    // PUBACK or delivery waited ~40 ms for a delayed TCP ACK.
+    socket.setNoDelay(true);
     const guard = new PacketSizeGuard(maxPacketBytes);
     guard.once('error', (error) => {
       this.#stats.refusedPublishes++;
