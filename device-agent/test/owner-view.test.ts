@@ -9,6 +9,7 @@ import { writeTinyModel } from '@meshchain/scripts/model';
 import { startControlPlane, type RunningControlPlane } from '../../control-plane/test/helpers/harness.ts';
 import { Agent, loadAgentConfig } from '../src/index.ts';
 import { ScriptedSource } from './telemetry/scripted-source.ts';
+import { launchChromium } from './web/browser.ts';
 
 const OWNER = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
 
@@ -117,6 +118,28 @@ describe('the owner view of a running agent', () => {
     assert.equal(done.state, 'completed');
     assert.ok(sawWorking, 'the LED showed the shard running');
     await until('idle again', () => agent.status.led === 'idle');
+  });
+
+  it('shows a shard live in a real browser: idle → working → idle, without reloading', async (t) => {
+    const browser = await launchChromium();
+    t.after(() => browser.close());
+    const tab = await browser.newPage();
+    const problems: string[] = [];
+    tab.on('pageerror', (error) => problems.push(error.message));
+    await tab.goto(`${webUrl}/`);
+    await tab.waitForSelector('#hero[data-state="idle"]');
+    assert.equal((await tab.textContent('#node'))?.trim(), nodeId);
+    assert.equal((await tab.textContent('#owner'))?.includes(OWNER.slice(0, 10)), true);
+    await tab.evaluate('window.notReloaded = true');
+
+    // ~3,800 tokens: long enough to be seen through the page's 4-updates-a-second coalescing on a fast machine.
+    const { job } = await api.submitJob({ workload: 'infer', model: modelSha, prompts: ['e', 'f', 'g', 'h', 'i', 'j', 'k', 'l'], shardSize: 8, settings: { maxTokens: 480, contextSize: 512 } });
+    await tab.waitForSelector('#hero[data-state="working"]', { timeout: 30_000 });
+    await tab.waitForSelector('#cur:not([hidden])');
+    await until('the job', async () => (await api.job(job.id)).job.state === 'completed', 60_000);
+    await tab.waitForSelector('#hero[data-state="idle"]', { timeout: 30_000 });
+    assert.equal(await tab.evaluate('window.notReloaded'), true, 'live updates, no reload');
+    assert.deepEqual(problems, []);
   });
 
   it('blinks identify when asked through the API', async () => {

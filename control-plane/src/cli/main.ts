@@ -242,7 +242,9 @@ nodesCommand
         : nodes
             .map((n) => {
               const hw = n.capabilities?.hardware;
-              return `${n.id}  ${n.presence.padEnd(7)} ${hw ? `${hw.arch} ${hw.cpus} cpu ${(hw.memoryBytes / 2 ** 30).toFixed(1)} GiB` : '-'}  agent ${n.capabilities?.agentVersion ?? '-'}  shards ${n.shardsCompleted} ok / ${n.shardsRejected} rejected  tokens ${n.tokensGenerated}`;
+              const t = n.telemetry;
+              const health = t ? `cpu ${t.cpuPct.toFixed(0)}%${t.cpuC === null ? '' : ` ${t.cpuC.toFixed(0)}°C`}${t.overheating ? ' HOT' : ''}` : 'no telemetry';
+              return `${n.id}  ${n.presence.padEnd(7)} ${hw ? `${hw.arch} ${hw.cpus} cpu ${(hw.memoryBytes / 2 ** 30).toFixed(1)} GiB` : '-'}  ${health}  agent ${n.capabilities?.agentVersion ?? '-'}  shards ${n.shardsCompleted} ok / ${n.shardsRejected} rejected  tokens ${n.tokensGenerated}`;
             })
             .join('\n'),
     );
