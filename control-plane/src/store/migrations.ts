@@ -205,4 +205,69 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
       CREATE INDEX leases_active ON leases (state, until);
     `,
   },
+  {
+    version: 4,
+    name: 'OTA: release artifacts and signed release manifests',
+    sql: `
+      -- Release artifacts (agent tarballs, RAUC bundles), content-addressed; files under artifacts/<sha256>.
+      CREATE TABLE release_artifacts (
+        sha256     TEXT PRIMARY KEY,
+        size       INTEGER NOT NULL CHECK (size > 0),
+        created_at INTEGER NOT NULL
+      ) STRICT;
+
+      -- Signed release manifests. id = sha256 of the canonical manifest; signed = { manifest, publicKey, signature }.
+      CREATE TABLE releases (
+        id              TEXT PRIMARY KEY,
+        kind            TEXT NOT NULL CHECK (kind IN ('app', 'system')),
+        version         TEXT NOT NULL,
+        compatibility   TEXT NOT NULL,
+        artifact_sha256 TEXT NOT NULL REFERENCES release_artifacts (sha256),
+        artifact_size   INTEGER NOT NULL,
+        rollback        INTEGER NOT NULL CHECK (rollback IN (0, 1)),
+        from_versions   TEXT NOT NULL,
+        publisher_key   TEXT NOT NULL,
+        signed          TEXT NOT NULL,
+        created_at      INTEGER NOT NULL,
+        registered_at   INTEGER NOT NULL,
+        UNIQUE (kind, compatibility, version)
+      ) STRICT;
+      CREATE INDEX releases_registered ON releases (registered_at);
+    `,
+  },
+  {
+    version: 4,
+    name: 'trust: per-node reputation tracks and a spot-check record for every accepted result',
+    sql: `
+      CREATE TABLE node_trust (
+        node_id        TEXT PRIMARY KEY,
+        streak         INTEGER NOT NULL DEFAULT 0,
+        passes         INTEGER NOT NULL DEFAULT 0,
+        failures       INTEGER NOT NULL DEFAULT 0,
+        unchecked      INTEGER NOT NULL DEFAULT 0,
+        quarantined    INTEGER NOT NULL DEFAULT 0,
+        quarantined_at INTEGER,
+        reason         TEXT
+      ) STRICT;
+
+      -- One row per accepted result: the sampling rate in force when it arrived
+      -- (for detection probabilities), and the spot check's outcome if sampled.
+      CREATE TABLE checks (
+        result_id      TEXT PRIMARY KEY,
+        job_id         TEXT NOT NULL,
+        shard_id       TEXT NOT NULL,
+        node_id        TEXT NOT NULL,
+        rate           REAL NOT NULL,
+        status         TEXT NOT NULL CHECK (status IN ('unchecked', 'pending', 'passed', 'failed', 'error')),
+        reason         TEXT,
+        checked_tokens INTEGER,
+        max_gap        REAL,
+        ms             REAL,
+        created_at     INTEGER NOT NULL,
+        finished_at    INTEGER
+      ) STRICT;
+      CREATE INDEX checks_job ON checks (job_id, status);
+      CREATE INDEX checks_pending ON checks (status, created_at);
+    `,
+  },
 ];
