@@ -47,7 +47,8 @@ interface IRewardDistributor {
     /// @param epoch The epoch number; the first is 1.
     /// @param earningsRoot Root over (account, cumulativeAmount) of every owner.
     /// @param contributionsRoot Root over the epoch's contributions (zero when there were none).
-    /// @param totalCumulative Sum of all cumulative amounts in the earnings tree; never decreases.
+    /// @param totalCumulative Sum of all cumulative amounts in the earnings tree; never decreases; at most
+    /// 2^104 - 1 wei (about 2 * 10^13 MCP), else SafeCast's SafeCastOverflowedUintDowncast.
     /// @return posted True when the epoch was recorded, false for an identical re-post.
     function postEpoch(uint64 epoch, bytes32 earningsRoot, bytes32 contributionsRoot, uint256 totalCumulative)
         external
@@ -57,7 +58,8 @@ interface IRewardDistributor {
     /// @dev Anyone may call it for any account; tokens always go to `account`. Not while paused.
     /// @param account The owner in the earnings leaf.
     /// @param cumulativeAmount The owner's cumulative earnings in the latest earnings tree.
-    /// @param proof Merkle proof of the leaf against the latest earnings root.
+    /// @param proof The leaf's proof in the latest earnings tree followed by that epoch's contributions
+    /// root (the proof against the epoch root).
     /// @return amount The MCP minted to `account` (cumulativeAmount - previously claimed).
     function claim(address account, uint256 cumulativeAmount, bytes32[] calldata proof)
         external
@@ -66,8 +68,10 @@ interface IRewardDistributor {
     /// @notice The latest posted epoch, 0 before the first.
     function currentEpoch() external view returns (uint64);
 
-    /// @notice The roots posted for `epoch`; reverts with {UnknownEpoch} if it has not been posted.
-    function epochRoot(uint64 epoch) external view returns (bytes32 earningsRoot, bytes32 contributionsRoot);
+    /// @notice The root stored for `epoch`: the sorted-pair hash of its earnings and contributions roots
+    /// (see {epochRootOf}); the two roots themselves are in the epoch's {EpochPosted} event. Reverts with
+    /// {UnknownEpoch} if `epoch` has not been posted.
+    function epochRoot(uint64 epoch) external view returns (bytes32);
 
     /// @notice What `account` has claimed in all.
     function claimed(address account) external view returns (uint256);
@@ -79,6 +83,7 @@ interface IRewardDistributor {
     function totalClaimed() external view returns (uint256);
 
     /// @notice Whether (account, cumulativeAmount) is in the latest earnings tree; false before the first epoch.
+    /// @dev `proof` as for {claim}: the earnings proof followed by the contributions root.
     function verifyEarnings(address account, uint256 cumulativeAmount, bytes32[] calldata proof)
         external
         view
@@ -88,6 +93,7 @@ interface IRewardDistributor {
     /// @dev Reverts with {UnknownEpoch} if `epoch` has not been posted.
     /// @param jobId keccak256 of the job id's UTF-8 bytes.
     /// @param nodeId keccak256 of the node id's UTF-8 bytes.
+    /// @param proof The leaf's proof in the contributions tree followed by the epoch's earnings root.
     function verifyContribution(
         uint64 epoch,
         bytes32 jobId,
@@ -107,4 +113,7 @@ interface IRewardDistributor {
         external
         pure
         returns (bytes32);
+
+    /// @notice The epoch root of two tree roots: keccak256 of the pair, smaller value first.
+    function epochRootOf(bytes32 earningsRoot, bytes32 contributionsRoot) external pure returns (bytes32);
 }

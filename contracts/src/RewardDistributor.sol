@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IRewardDistributor} from "./IRewardDistributor.sol";
 import {MCPToken} from "./MCPToken.sol";
 import {RewardLeaves} from "./RewardLeaves.sol";
@@ -13,22 +14,26 @@ import {RewardLeaves} from "./RewardLeaves.sol";
 /// @dev Tokens are minted on claim (this contract needs MINTER_ROLE on the token), so the MCP supply
 /// minted here always equals {totalClaimed}, and the contract never holds a balance. Claims are
 /// bounded by the batcher's posted {totalCumulative}.
+///
+/// Gas layout (see the README's gas table): a post writes one new slot, the epoch root
+/// (the Merkle parent of its earnings and contributions roots, see {RewardLeaves-epochRoot}), and
+/// updates one packed slot that also holds Pausable's flag, so `whenNotPaused` warms it for free; that
+/// slot is non-zero from the constructor on, so even the first post pays no zero-to-non-zero write
+/// for it. Proofs against an epoch root are the proofs of either tree plus the other tree's root.
 contract RewardDistributor is IRewardDistributor, AccessControl, Pausable {
     /// @notice Role allowed to post epochs.
     bytes32 public constant BATCHER_ROLE = keccak256("BATCHER_ROLE");
     /// @notice Role allowed to pause and unpause claims and posts.
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
 
-    struct EpochRoots {
-        bytes32 earningsRoot;
-        bytes32 contributionsRoot;
-    }
-
     MCPToken private immutable _token;
-    uint64 private _currentEpoch;
-    uint256 private _totalCumulative;
-    uint256 private _totalClaimed;
-    mapping(uint64 epoch => EpochRoots) private _epochs;
+    // These four share the storage slot of Pausable's `_paused` flag (declared right after it):
+    // 1 + 1 + 4 + 13 + 13 = 32 bytes. `_initialized` keeps the slot non-zero from the constructor on.
+    bool private _initialized;
+    uint32 private _currentEpoch;
+    uint104 private _totalCumulative;
+    uint104 private _totalClaimed;
+    mapping(uint64 epoch => bytes32) private _epochRoots;
     mapping(address account => uint256) private _claimed;
 
     /// @param token_ The MCP token; grant this contract its MINTER_ROLE before the first claim.
@@ -37,6 +42,7 @@ contract RewardDistributor is IRewardDistributor, AccessControl, Pausable {
         if (address(token_) == address(0)) revert InvalidToken(address(token_));
         if (admin == address(0)) revert InvalidAdmin(admin);
         _token = token_;
+        _initialized = true;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(PAUSER_ROLE, admin);
     }
@@ -49,10 +55,11 @@ contract RewardDistributor is IRewardDistributor, AccessControl, Pausable {
         returns (bool posted)
     {
         uint64 current = _currentEpoch;
+        bytes32 root = RewardLeaves.epochRoot(earningsRoot, contributionsRoot);
         if (epoch != current + 1) {
             if (
-                epoch == current && current != 0
-                    && _isSamePost(epoch, earningsRoot, contributionsRoot, totalCumulative_)
+                epoch == current && current != 0 && _epochRoots[epoch] == root
+                    && _totalCumulative == totalCumulative_
             ) {
                 return false;
             }
@@ -61,9 +68,9 @@ contract RewardDistributor is IRewardDistributor, AccessControl, Pausable {
         uint256 previousTotal = _totalCumulative;
         if (totalCumulative_ < previousTotal) revert TotalCumulativeDecreased(previousTotal, totalCumulative_);
 
-        _currentEpoch = epoch;
-        _epochs[epoch] = EpochRoots(earningsRoot, contributionsRoot);
-        _totalCumulative = totalCumulative_;
+        _currentEpoch = SafeCast.toUint32(epoch);
+        _totalCumulative = SafeCast.toUint104(totalCumulative_);
+        _epochRoots[epoch] = root;
         emit EpochPosted(epoch, earningsRoot, contributionsRoot, totalCumulative_);
         return true;
     }
@@ -77,16 +84,19 @@ contract RewardDistributor is IRewardDistributor, AccessControl, Pausable {
         uint64 epoch = _currentEpoch;
         if (epoch == 0) revert NoEpochPosted();
         bytes32 leaf = RewardLeaves.earningsLeaf(account, cumulativeAmount);
-        if (!MerkleProof.verifyCalldata(proof, _epochs[epoch].earningsRoot, leaf)) revert InvalidProof();
+        if (!MerkleProof.verifyCalldata(proof, _epochRoots[epoch], leaf)) revert InvalidProof();
 
         uint256 alreadyClaimed = _claimed[account];
         if (cumulativeAmount <= alreadyClaimed) revert NothingToClaim(account);
-        amount = cumulativeAmount - alreadyClaimed;
+        uint256 total = _totalCumulative;
+        unchecked {
+            amount = cumulativeAmount - alreadyClaimed; // cannot underflow: checked just above
+        }
         uint256 totalClaimedAfter = _totalClaimed + amount;
-        if (totalClaimedAfter > _totalCumulative) revert ClaimExceedsTotal(totalClaimedAfter, _totalCumulative);
+        if (totalClaimedAfter > total) revert ClaimExceedsTotal(totalClaimedAfter, total);
 
         _claimed[account] = cumulativeAmount;
-        _totalClaimed = totalClaimedAfter;
+        _totalClaimed = uint104(totalClaimedAfter); // ≤ total, which fits 104 bits
         emit Claimed(account, epoch, amount, cumulativeAmount);
         _token.mint(account, amount);
     }
@@ -114,10 +124,9 @@ contract RewardDistributor is IRewardDistributor, AccessControl, Pausable {
     }
 
     /// @inheritdoc IRewardDistributor
-    function epochRoot(uint64 epoch) external view returns (bytes32 earningsRoot, bytes32 contributionsRoot) {
+    function epochRoot(uint64 epoch) external view returns (bytes32) {
         _requirePosted(epoch);
-        EpochRoots storage roots = _epochs[epoch];
-        return (roots.earningsRoot, roots.contributionsRoot);
+        return _epochRoots[epoch];
     }
 
     /// @inheritdoc IRewardDistributor
@@ -144,7 +153,7 @@ contract RewardDistributor is IRewardDistributor, AccessControl, Pausable {
         uint64 epoch = _currentEpoch;
         if (epoch == 0) return false;
         return MerkleProof.verifyCalldata(
-            proof, _epochs[epoch].earningsRoot, RewardLeaves.earningsLeaf(account, cumulativeAmount)
+            proof, _epochRoots[epoch], RewardLeaves.earningsLeaf(account, cumulativeAmount)
         );
     }
 
@@ -160,7 +169,7 @@ contract RewardDistributor is IRewardDistributor, AccessControl, Pausable {
     ) external view returns (bool) {
         _requirePosted(epoch);
         bytes32 leaf = RewardLeaves.contributionLeaf(jobId, shardIndex, nodeId, owner, units);
-        return MerkleProof.verifyCalldata(proof, _epochs[epoch].contributionsRoot, leaf);
+        return MerkleProof.verifyCalldata(proof, _epochRoots[epoch], leaf);
     }
 
     /// @inheritdoc IRewardDistributor
@@ -177,14 +186,9 @@ contract RewardDistributor is IRewardDistributor, AccessControl, Pausable {
         return RewardLeaves.contributionLeaf(jobId, shardIndex, nodeId, owner, units);
     }
 
-    function _isSamePost(uint64 epoch, bytes32 earningsRoot, bytes32 contributionsRoot, uint256 totalCumulative_)
-        private
-        view
-        returns (bool)
-    {
-        EpochRoots storage roots = _epochs[epoch];
-        return roots.earningsRoot == earningsRoot && roots.contributionsRoot == contributionsRoot
-            && _totalCumulative == totalCumulative_;
+    /// @inheritdoc IRewardDistributor
+    function epochRootOf(bytes32 earningsRoot, bytes32 contributionsRoot) external pure returns (bytes32) {
+        return RewardLeaves.epochRoot(earningsRoot, contributionsRoot);
     }
 
     function _requirePosted(uint64 epoch) private view {

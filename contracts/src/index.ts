@@ -19,6 +19,6 @@ export {
   type StartAnvilParameters,
   type StartAnvilReturnType,
 } from './anvil/startAnvil.ts';
-export { buildContributionsTree, buildEarningsTree, type CumulativeEarnings } from './rewards/trees.ts';
+export { buildContributionsTree, buildEarningsTree, epochProof, epochRoot, type CumulativeEarnings } from './rewards/trees.ts';
 export { resolveFoundryBinary, type FoundryTool } from './foundry/binary.ts';
 export { AnvilStartError, ContractsError, DeploymentError, SolidityCompileError } from './errors.ts';

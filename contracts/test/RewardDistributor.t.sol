@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IRewardDistributor} from "../src/IRewardDistributor.sol";
 import {MCPToken} from "../src/MCPToken.sol";
 import {RewardDistributor} from "../src/RewardDistributor.sol";
@@ -21,6 +22,15 @@ contract RewardDistributorTest is TestBase {
     address internal stranger;
 
     bytes32 internal constant CONTRIBUTIONS_ROOT = keccak256("contributions");
+
+    /// A contributions-tree leaf's fields (a struct keeps the fuzz test's stack small).
+    struct Contribution {
+        bytes32 jobId;
+        uint32 shardIndex;
+        bytes32 nodeId;
+        address owner;
+        uint256 units;
+    }
 
     function setUp() public {
         admin = makeAddr("admin");
@@ -74,8 +84,17 @@ contract RewardDistributorTest is TestBase {
         (amounts[0], amounts[1], amounts[2]) = (a, b, c);
     }
 
+    /// The claim proof: the leaf's proof in the earnings tree, then the epoch's contributions root.
     function _proof(bytes32[] memory tree, address account, uint256 amount) internal pure returns (bytes32[] memory) {
-        return StandardMerkle.proof(tree, RewardLeaves.earningsLeaf(account, amount));
+        return _append(StandardMerkle.proof(tree, RewardLeaves.earningsLeaf(account, amount)), CONTRIBUTIONS_ROOT);
+    }
+
+    function _append(bytes32[] memory path, bytes32 last) internal pure returns (bytes32[] memory out) {
+        out = new bytes32[](path.length + 1);
+        for (uint256 i = 0; i < path.length; i++) {
+            out[i] = path[i];
+        }
+        out[path.length] = last;
     }
 
     // ---- leaves and the off-chain tree -----------------------------------------------------------
@@ -151,9 +170,52 @@ contract RewardDistributorTest is TestBase {
         vm.assertTrue(posted, "posted");
         vm.assertEq(distributor.currentEpoch(), 1, "current epoch");
         vm.assertEq(distributor.totalCumulative(), 42, "total cumulative");
-        (bytes32 e, bytes32 c) = distributor.epochRoot(1);
-        vm.assertEq(e, earnings, "earnings root");
-        vm.assertEq(c, CONTRIBUTIONS_ROOT, "contributions root");
+        bytes32 expected = earnings < CONTRIBUTIONS_ROOT
+            ? keccak256(abi.encode(earnings, CONTRIBUTIONS_ROOT))
+            : keccak256(abi.encode(CONTRIBUTIONS_ROOT, earnings));
+        vm.assertEq(distributor.epochRoot(1), expected, "epoch root = sorted-pair hash of the two roots");
+        vm.assertEq(distributor.epochRootOf(earnings, CONTRIBUTIONS_ROOT), expected, "helper");
+        vm.assertEq(distributor.epochRootOf(CONTRIBUTIONS_ROOT, earnings), expected, "order-free");
+    }
+
+    function test_postEpoch_keepsEveryEpochRoot() public {
+        vm.startPrank(batcher);
+        distributor.postEpoch(1, keccak256("e1"), keccak256("c1"), 1);
+        distributor.postEpoch(2, keccak256("e2"), bytes32(0), 2);
+        vm.stopPrank();
+        vm.assertEq(distributor.epochRoot(1), distributor.epochRootOf(keccak256("e1"), keccak256("c1")), "epoch 1");
+        vm.assertEq(distributor.epochRoot(2), distributor.epochRootOf(keccak256("e2"), bytes32(0)), "epoch 2");
+    }
+
+    function test_postEpoch_revertsPastUint32Epochs() public {
+        // Epochs are stored in 32 bits; epoch 2^32 can only follow 2^32 - 1, which is out of reach
+        // (hourly epochs for 490,000 years), so the bound shows as EpochOutOfOrder.
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.EpochOutOfOrder.selector, 1, uint64(1) << 32));
+        vm.prank(batcher);
+        distributor.postEpoch(uint64(1) << 32, keccak256("a"), bytes32(0), 0);
+    }
+
+    function test_postEpoch_revertsWhenTotalExceeds104Bits() public {
+        uint256 tooBig = uint256(type(uint104).max) + 1;
+        vm.expectRevert(abi.encodeWithSelector(SafeCast.SafeCastOverflowedUintDowncast.selector, 104, tooBig));
+        vm.prank(batcher);
+        distributor.postEpoch(1, keccak256("a"), bytes32(0), tooBig);
+    }
+
+    /// The packed slot (Pausable's flag, epoch, totals) must not disturb pausing.
+    function test_packedState_pauseFlagIndependentOfTotals() public {
+        vm.prank(batcher);
+        distributor.postEpoch(1, keccak256("a"), bytes32(0), type(uint104).max);
+        vm.assertFalse(distributor.paused(), "not paused");
+        vm.prank(admin);
+        distributor.pause();
+        vm.assertTrue(distributor.paused(), "paused");
+        vm.assertEq(distributor.currentEpoch(), 1, "epoch kept");
+        vm.assertEq(distributor.totalCumulative(), type(uint104).max, "total kept");
+        vm.prank(admin);
+        distributor.unpause();
+        vm.assertFalse(distributor.paused(), "unpaused");
+        vm.assertEq(distributor.totalCumulative(), type(uint104).max, "total kept after unpause");
     }
 
     function test_postEpoch_revertsOutOfOrder() public {
@@ -176,6 +238,16 @@ contract RewardDistributorTest is TestBase {
         vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.EpochOutOfOrder.selector, 1, epoch));
         vm.prank(batcher);
         distributor.postEpoch(epoch, keccak256("a"), bytes32(0), 0);
+    }
+
+    function test_postEpoch_repostWithOtherContributionsRootOrTotalReverts() public {
+        vm.startPrank(batcher);
+        distributor.postEpoch(1, keccak256("a"), CONTRIBUTIONS_ROOT, 10);
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.EpochOutOfOrder.selector, 2, 1));
+        distributor.postEpoch(1, keccak256("a"), bytes32(0), 10);
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.EpochOutOfOrder.selector, 2, 1));
+        distributor.postEpoch(1, keccak256("a"), CONTRIBUTIONS_ROOT, 11);
+        vm.stopPrank();
     }
 
     function test_postEpoch_identicalRepostIsNoop() public {
@@ -338,7 +410,7 @@ contract RewardDistributorTest is TestBase {
         (address[] memory accounts, uint256[] memory amounts) = _three(100, 100, 100);
         (bytes32[] memory tree,) = _earningsTree(accounts, amounts);
         vm.prank(batcher);
-        distributor.postEpoch(1, StandardMerkle.root(tree), bytes32(0), 150);
+        distributor.postEpoch(1, StandardMerkle.root(tree), CONTRIBUTIONS_ROOT, 150);
 
         distributor.claim(alice, 100, _proof(tree, alice, 100));
         vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.ClaimExceedsTotal.selector, 200, 150));
@@ -365,6 +437,36 @@ contract RewardDistributorTest is TestBase {
         bytes32[] memory tree = _post(1, accounts, amounts);
         vm.assertTrue(distributor.verifyEarnings(bob, 6, _proof(tree, bob, 6)), "member");
         vm.assertFalse(distributor.verifyEarnings(bob, 7, _proof(tree, bob, 6)), "wrong amount");
+        bytes32[] memory bare = StandardMerkle.proof(tree, RewardLeaves.earningsLeaf(bob, 6));
+        vm.assertFalse(distributor.verifyEarnings(bob, 6, bare), "earnings proof without the contributions root");
+    }
+
+    /// Neither tree's leaves pass for the other's: a contribution leaf cannot be claimed, an earnings
+    /// leaf is no contribution, whatever proof is given.
+    function test_epochRoot_treesDoNotMix() public {
+        bytes32 cLeaf = RewardLeaves.contributionLeaf(keccak256("job"), 0, keccak256("node"), alice, 7);
+        bytes32[] memory cLeaves = new bytes32[](2);
+        cLeaves[0] = cLeaf;
+        cLeaves[1] = RewardLeaves.contributionLeaf(keccak256("job"), 1, keccak256("node"), bob, 9);
+        bytes32[] memory cTree = StandardMerkle.build(cLeaves);
+        (address[] memory accounts, uint256[] memory amounts) = _three(5, 6, 7);
+        (bytes32[] memory eTree,) = _earningsTree(accounts, amounts);
+        vm.prank(batcher);
+        distributor.postEpoch(1, StandardMerkle.root(eTree), StandardMerkle.root(cTree), 18);
+
+        bytes32[] memory cProof = _append(StandardMerkle.proof(cTree, cLeaf), StandardMerkle.root(eTree));
+        vm.assertTrue(distributor.verifyContribution(1, keccak256("job"), 0, keccak256("node"), alice, 7, cProof), "member");
+        bytes32[] memory eProof = _append(
+            StandardMerkle.proof(eTree, RewardLeaves.earningsLeaf(alice, 5)), StandardMerkle.root(cTree)
+        );
+        vm.assertTrue(distributor.verifyEarnings(alice, 5, eProof), "earnings member");
+        vm.assertFalse(distributor.verifyEarnings(alice, 7, cProof), "contribution proof as earnings");
+        vm.assertFalse(
+            distributor.verifyContribution(1, keccak256("job"), 0, keccak256("node"), alice, 5, eProof),
+            "earnings proof as contribution"
+        );
+        vm.expectRevert(IRewardDistributor.InvalidProof.selector);
+        distributor.claim(alice, 7, cProof);
     }
 
     // ---- contributions ---------------------------------------------------------------------------
@@ -379,41 +481,42 @@ contract RewardDistributorTest is TestBase {
         vm.prank(batcher);
         distributor.postEpoch(1, keccak256("earnings"), StandardMerkle.root(tree), 0);
 
-        bytes32[] memory proof = StandardMerkle.proof(tree, leaves[1]);
-        vm.assertTrue(distributor.verifyContribution(1, job, 1, keccak256(bytes("node-b")), bob, 2000, proof), "member");
-        vm.assertFalse(
-            distributor.verifyContribution(1, job, 1, keccak256(bytes("node-b")), bob, 2001, proof), "wrong units"
-        );
+        bytes32[] memory proof = _append(StandardMerkle.proof(tree, leaves[1]), keccak256("earnings"));
+        bytes32 nodeB = keccak256(bytes("node-b"));
+        vm.assertTrue(distributor.verifyContribution(1, job, 1, nodeB, bob, 2000, proof), "member");
+        vm.assertFalse(distributor.verifyContribution(1, job, 1, nodeB, bob, 2001, proof), "wrong units");
         vm.assertFalse(
             distributor.verifyContribution(1, job, 1, keccak256(bytes("node-a")), bob, 2000, proof), "wrong node"
         );
+        vm.assertFalse(distributor.verifyContribution(1, job, 2, nodeB, bob, 2000, proof), "wrong shard");
         vm.assertFalse(
-            distributor.verifyContribution(1, job, 2, keccak256(bytes("node-b")), bob, 2000, proof), "wrong shard"
+            distributor.verifyContribution(1, job, 1, nodeB, bob, 2000, StandardMerkle.proof(tree, leaves[1])),
+            "contributions proof without the earnings root"
         );
         vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.UnknownEpoch.selector, 2));
-        distributor.verifyContribution(2, job, 1, keccak256(bytes("node-b")), bob, 2000, proof);
+        distributor.verifyContribution(2, job, 1, nodeB, bob, 2000, proof);
     }
 
-    function testFuzz_verifyContribution(
-        bytes32 job,
-        uint32 shard,
-        bytes32 node,
-        address owner,
-        uint256 units,
-        bytes32 otherLeaf
-    ) public {
+    function testFuzz_verifyContribution(Contribution memory c, bytes32 otherLeaf, bytes32 earnings)
+        public
+    {
         bytes32[] memory leaves = new bytes32[](2);
-        leaves[0] = RewardLeaves.contributionLeaf(job, shard, node, owner, units);
+        leaves[0] = RewardLeaves.contributionLeaf(c.jobId, c.shardIndex, c.nodeId, c.owner, c.units);
         leaves[1] = otherLeaf;
         vm.assume(leaves[0] != otherLeaf);
         bytes32[] memory tree = StandardMerkle.build(leaves);
         vm.prank(batcher);
-        distributor.postEpoch(1, bytes32(0), StandardMerkle.root(tree), 0);
-        bytes32[] memory proof = StandardMerkle.proof(tree, leaves[0]);
-        vm.assertTrue(distributor.verifyContribution(1, job, shard, node, owner, units, proof), "member");
+        distributor.postEpoch(1, earnings, StandardMerkle.root(tree), 0);
+        bytes32[] memory proof = _append(StandardMerkle.proof(tree, leaves[0]), earnings);
+        vm.assertTrue(_verify(c, proof), "member");
         unchecked {
-            vm.assertFalse(distributor.verifyContribution(1, job, shard, node, owner, units + 1, proof), "units");
+            c.units += 1;
         }
+        vm.assertFalse(_verify(c, proof), "units");
+    }
+
+    function _verify(Contribution memory c, bytes32[] memory proof) internal view returns (bool) {
+        return distributor.verifyContribution(1, c.jobId, c.shardIndex, c.nodeId, c.owner, c.units, proof);
     }
 
     // ---- fuzzing ---------------------------------------------------------------------------------
@@ -465,7 +568,7 @@ contract RewardDistributorTest is TestBase {
     /// A proof of any depth works, and any change to the amount breaks it.
     function testFuzz_claim_anyProofDepth(address account, uint256 amount, bytes32 seed, uint8 depthSeed) public {
         vm.assume(account != address(0) && account.code.length == 0);
-        amount = bound(amount, 1, type(uint128).max);
+        amount = bound(amount, 1, type(uint104).max);
         uint256 depth = bound(depthSeed, 0, 24);
         bytes32[] memory siblings = new bytes32[](depth);
         for (uint256 i = 0; i < depth; i++) {
@@ -473,7 +576,8 @@ contract RewardDistributorTest is TestBase {
         }
         bytes32 root = StandardMerkle.rootFromProof(RewardLeaves.earningsLeaf(account, amount), siblings);
         vm.prank(batcher);
-        distributor.postEpoch(1, root, bytes32(0), type(uint256).max);
+        distributor.postEpoch(1, root, CONTRIBUTIONS_ROOT, type(uint104).max);
+        siblings = _append(siblings, CONTRIBUTIONS_ROOT);
 
         vm.expectRevert(IRewardDistributor.InvalidProof.selector);
         distributor.claim(account, amount - 1, siblings);

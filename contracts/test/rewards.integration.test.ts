@@ -33,6 +33,8 @@ import {
   buildContributionsTree,
   buildEarningsTree,
   deployContracts,
+  epochProof,
+  epochRoot,
   mcpTokenAbi,
   rewardDistributorAbi,
   roles,
@@ -229,17 +231,29 @@ describe('reward contracts on anvil', () => {
       contributionsRoot: contributionsTree.root,
       totalCumulative: mcp('351'),
     });
-    assert.deepEqual(
-      await publicClient.readContract({ address: c.distributor, abi: rewardDistributorAbi, functionName: 'epochRoot', args: [1n] }),
-      [tree1.root, contributionsTree.root],
+    // The one value stored per epoch: TypeScript's epochRoot equals the contract's, in either order.
+    const stored = await publicClient.readContract({ address: c.distributor, abi: rewardDistributorAbi, functionName: 'epochRoot', args: [1n] });
+    assert.equal(stored, epochRoot(tree1.root as Hex, contributionsTree.root as Hex));
+    assert.equal(stored, epochRoot(contributionsTree.root as Hex, tree1.root as Hex));
+    assert.equal(
+      await publicClient.readContract({
+        address: c.distributor,
+        abi: rewardDistributorAbi,
+        functionName: 'epochRootOf',
+        args: [tree1.root as Hex, contributionsTree.root as Hex],
+      }),
+      stored,
     );
+    // Claim proofs are the earnings proof followed by the epoch's contributions root.
+    const p1 = (account: Address, amount: bigint) => epochProof(tree1.getProof(earningsLeaf(account, amount)), contributionsTree.root as Hex);
+    const p2 = (account: Address, amount: bigint) => epochProof(tree2.getProof(earningsLeaf(account, amount)), contributionsTree.root as Hex);
 
-    const claimReceipt = await c.claim(alice, a, mcp('100'), tree1.getProof(earningsLeaf(a, mcp('100'))));
+    const claimReceipt = await c.claim(alice, a, mcp('100'), p1(a, mcp('100')));
     const [claimed] = parseEventLogs({ abi: rewardDistributorAbi, eventName: 'Claimed', logs: claimReceipt.logs });
     assert.deepEqual(claimed?.args, { account: a, epoch: 1n, amount: mcp('100'), cumulativeAmount: mcp('100') });
     assert.equal(await c.balance(a), mcp('100'));
     // Anyone may claim for an owner: the tokens go to the owner, not to the caller.
-    await c.claim(stranger, b, mcp('250'), tree1.getProof(earningsLeaf(b, mcp('250'))));
+    await c.claim(stranger, b, mcp('250'), p1(b, mcp('250')));
     assert.equal(await c.balance(b), mcp('250'));
     assert.equal(await c.balance(stranger.account.address), 0n);
 
@@ -250,14 +264,14 @@ describe('reward contracts on anvil', () => {
       await publicClient.readContract({ address: c.distributor, abi: rewardDistributorAbi, functionName: 'currentEpoch' }),
       2n,
     );
-    const { result: paid } = await c.simulateClaim(a, mcp('160'), tree2.getProof(earningsLeaf(a, mcp('160'))));
+    const { result: paid } = await c.simulateClaim(a, mcp('160'), p2(a, mcp('160')));
     assert.equal(paid, mcp('60'));
-    await c.claim(alice, a, mcp('160'), tree2.getProof(earningsLeaf(a, mcp('160'))));
+    await c.claim(alice, a, mcp('160'), p2(a, mcp('160')));
     assert.equal(await c.balance(a), mcp('160'), 'alice received the 60 MCP difference');
-    await c.claim(stranger, k, mcp('5'), tree2.getProof(earningsLeaf(k, mcp('5'))));
+    await c.claim(stranger, k, mcp('5'), p2(k, mcp('5')));
     assert.equal(await c.balance(k), mcp('5'), 'carol skipped epoch 1 and receives both epochs at once');
     assert.equal(
-      await revertName(c.simulateClaim(b, mcp('250'), tree2.getProof(earningsLeaf(b, mcp('250'))))),
+      await revertName(c.simulateClaim(b, mcp('250'), p2(b, mcp('250')))),
       'NothingToClaim',
     );
 
@@ -271,10 +285,10 @@ describe('reward contracts on anvil', () => {
   it('verifies contribution proofs on-chain', async () => {
     const c = await deploy();
     const tree = buildContributionsTree(contributions);
-    await c.post(1n, [[alice.account.address, 1n]], tree.root as Hex);
+    const { tree: earnings } = await c.post(1n, [[alice.account.address, 1n]], tree.root as Hex);
     for (const contribution of contributions) {
       const [jobId, shardIndex, nodeId, owner] = contributionLeaf(contribution);
-      const proof = tree.getProof(contributionLeaf(contribution)) as Hex[];
+      const proof = epochProof(tree.getProof(contributionLeaf(contribution)), earnings.root as Hex);
       const verify = (epoch: bigint, units: bigint) =>
         publicClient.readContract({
           address: c.distributor,
@@ -292,8 +306,9 @@ describe('reward contracts on anvil', () => {
     const c = await deploy();
     const a = alice.account.address;
     const earnings: Earnings = [[a, mcp('10')], [bob.account.address, mcp('20')]];
-    const proof = buildEarningsTree(earnings.map(([account, cumulativeAmount]) => ({ account, cumulativeAmount }))).getProof(
-      earningsLeaf(a, mcp('10')),
+    const proof = epochProof(
+      buildEarningsTree(earnings.map(([account, cumulativeAmount]) => ({ account, cumulativeAmount }))).getProof(earningsLeaf(a, mcp('10'))),
+      NO_CONTRIBUTIONS,
     );
 
     assert.equal(await revertName(c.simulateClaim(a, mcp('10'), proof)), 'NoEpochPosted');
@@ -311,7 +326,7 @@ describe('reward contracts on anvil', () => {
     assert.equal(await revertName(c.simulatePost(admin, 2n, root, mcp('30'))), 'AccessControlUnauthorizedAccount');
 
     await c.setPaused(true);
-    const bobProof = tree.getProof(earningsLeaf(bob.account.address, mcp('20')));
+    const bobProof = epochProof(tree.getProof(earningsLeaf(bob.account.address, mcp('20'))), NO_CONTRIBUTIONS);
     assert.equal(await revertName(c.simulateClaim(bob.account.address, mcp('20'), bobProof)), 'EnforcedPause');
     assert.equal(await revertName(c.simulatePost(batcher, 2n, root, mcp('30'))), 'EnforcedPause');
     await c.setPaused(false);
@@ -333,5 +348,18 @@ describe('reward contracts on anvil', () => {
     assert.equal(repost.result, false);
     const { receipt } = await c.post(1n, earnings, NO_CONTRIBUTIONS);
     assert.equal(parseEventLogs({ abi: rewardDistributorAbi, eventName: 'EpochPosted', logs: receipt.logs }).length, 0);
+  });
+
+  it('meets the gas goals: every post ≤ 60k gas (the first included), whatever the tree', async () => {
+    const c = await deploy();
+    const contributionsRoot = buildContributionsTree(contributions).root as Hex;
+    const owners = (n: number, epoch: bigint): Earnings =>
+      Array.from({ length: n }, (_, i) => [privateKeyToAccount(`0x${(i + 1).toString(16).padStart(64, '0')}`).address, mcp(String(epoch)) + BigInt(i)]);
+    const sizes = [1, 50, 300];
+    for (const [i, n] of sizes.entries()) {
+      const epoch = BigInt(i + 1);
+      const { receipt } = await c.post(epoch, owners(n, epoch), i % 2 === 0 ? contributionsRoot : NO_CONTRIBUTIONS);
+      assert.ok(receipt.gasUsed <= 60_000n, `postEpoch(${epoch}) with ${n} owners used ${receipt.gasUsed} gas`);
+    }
   });
 });

@@ -1,5 +1,6 @@
 // StandardMerkleTree builders over the protocol's reward leaves.
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
+import { concat, hexToBigInt, keccak256, type Hex } from 'viem';
 import { ContractsError } from '../errors.ts';
 import {
   CONTRIBUTION_LEAF_TYPES,
@@ -33,4 +34,22 @@ export function buildContributionsTree(
   contributions: readonly RewardContribution[],
 ): StandardMerkleTree<ContributionLeaf> {
   return StandardMerkleTree.of(contributions.map(contributionLeaf), [...CONTRIBUTION_LEAF_TYPES]);
+}
+
+/**
+ * The one value the distributor stores per epoch (`epochRoot(n)` on chain): keccak256 of the two roots
+ * as a sorted pair, i.e. the root of a tree whose two children are the earnings and contributions trees.
+ */
+export function epochRoot(earningsRoot: Hex, contributionsRoot: Hex): Hex {
+  const [a, b] = hexToBigInt(earningsRoot) <= hexToBigInt(contributionsRoot) ? [earningsRoot, contributionsRoot] : [contributionsRoot, earningsRoot];
+  return keccak256(concat([a, b]));
+}
+
+/**
+ * A proof against the epoch root: the leaf's proof in its own tree followed by the other tree's root.
+ * Claims take `epochProof(earningsProof, contributionsRoot)`; verifyContribution takes
+ * `epochProof(contributionsProof, earningsRoot)`.
+ */
+export function epochProof(treeProof: readonly string[], otherRoot: Hex): Hex[] {
+  return [...(treeProof as readonly Hex[]), otherRoot];
 }

@@ -15,7 +15,7 @@ import {
 } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { mcpTokenAbi, rewardDistributorAbi, roles } from '@meshchain/contracts';
-import type { EpochRoots, TxState } from '../rewards/post-plan.ts';
+import type { TxState } from '../rewards/post-plan.ts';
 import { ChainError, toChainError } from './errors.ts';
 
 export interface PostEpochArgs {
@@ -109,11 +109,12 @@ export class DistributorClient {
     return Number(await this.#call('currentEpoch()', () => this.publicClient.readContract({ ...this.#contract, functionName: 'currentEpoch' })));
   }
 
-  async epochRoots(epoch: number): Promise<EpochRoots> {
-    const [earningsRoot, contributionsRoot] = await this.#call(`epochRoot(${epoch})`, () =>
-      this.publicClient.readContract({ ...this.#contract, functionName: 'epochRoot', args: [BigInt(epoch)] }),
-    );
-    return { earningsRoot, contributionsRoot };
+  /**
+   * The one value the chain stores for a posted epoch: the sorted-pair hash of its earnings and
+   * contributions roots (`epochRoot` in `@meshchain/contracts` computes it from the roots).
+   */
+  async epochRoot(epoch: number): Promise<Hex> {
+    return this.#call(`epochRoot(${epoch})`, () => this.publicClient.readContract({ ...this.#contract, functionName: 'epochRoot', args: [BigInt(epoch)] }));
   }
 
   async claimed(account: Address): Promise<bigint> {

@@ -130,7 +130,7 @@ export class EpochBatcher {
   async #step(epoch: PendingEpoch, chainEpoch: number): Promise<boolean> {
     const { chain } = this.#o;
     const roots = requireRoots(epoch);
-    const chainRoots = chainEpoch >= epoch.epoch ? await chain.epochRoots(epoch.epoch) : null;
+    const chainRoot = chainEpoch >= epoch.epoch ? await chain.epochRoot(epoch.epoch) : null;
     const tx = epoch.txHash && chainEpoch < epoch.epoch ? await chain.transactionState(epoch.txHash) : null;
     const nonceUsed = tx?.status === 'pending' && epoch.txNonce !== null ? (await chain.minedNonce()) > epoch.txNonce : false;
     const step = planPostStep({
@@ -139,7 +139,7 @@ export class EpochBatcher {
       txHash: epoch.txHash,
       sentAt: epoch.txSentAt,
       chainEpoch,
-      chainRoots,
+      chainRoot,
       tx,
       nonceUsed,
       now: Date.now(),

@@ -119,7 +119,7 @@ export function registerRewardCommands(program: Command, client: () => ApiClient
       print(jsonFlag(command), { ...proof, verifiedOnChain: onChain }, () =>
         [
           `job ${proof.contribution.jobId} shard ${proof.contribution.shardIndex}: node ${proof.contribution.nodeId}, owner ${proof.contribution.owner}, ${proof.contribution.units} units`,
-          `epoch ${proof.epoch} (${proof.epochState}), contributions root ${proof.contributionsRoot}`,
+          `epoch ${proof.epoch} (${proof.epochState}), epoch root ${proof.epochRoot} (contributions root ${proof.contributionsRoot}, earnings root ${proof.earningsRoot})`,
           `leaf ${proof.leafHash}`,
           `proof [${proof.proof.join(', ')}]`,
           onChain === null ? 'not checked on chain' : onChain ? 'verifyContribution on chain: true' : 'verifyContribution on chain: FALSE',

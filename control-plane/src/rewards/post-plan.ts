@@ -1,5 +1,6 @@
 // Pure posting decisions: reconcile one closed epoch with what the chain says, and the retry schedule.
 import type { Hex } from 'viem';
+import { epochRoot } from '@meshchain/contracts';
 
 export interface EpochRoots {
   earningsRoot: Hex;
@@ -22,8 +23,8 @@ export interface PlanPostStepParameters {
   sentAt: number | null;
   /** The distributor's currentEpoch(). */
   chainEpoch: number;
-  /** epochRoot(epoch) when chainEpoch ≥ epoch. */
-  chainRoots: EpochRoots | null;
+  /** The distributor's epochRoot(epoch) (the sorted-pair hash of both roots) when chainEpoch ≥ epoch. */
+  chainRoot: Hex | null;
   /** State of txHash when there is one and the chain has not got the epoch yet. */
   tx: TxState | null;
   /** The recorded transaction's nonce was used by another mined transaction: it can never be mined. */
@@ -52,13 +53,12 @@ export type PostStep =
  */
 export function planPostStep(p: PlanPostStepParameters): PostStep {
   if (p.chainEpoch >= p.epoch) {
-    if (!p.chainRoots) return { action: 'conflict', reason: `the chain is at epoch ${p.chainEpoch} but gave no roots for epoch ${p.epoch}` };
-    if (sameRoot(p.chainRoots.earningsRoot, p.roots.earningsRoot) && sameRoot(p.chainRoots.contributionsRoot, p.roots.contributionsRoot)) {
-      return { action: 'confirm' };
-    }
+    if (!p.chainRoot) return { action: 'conflict', reason: `the chain is at epoch ${p.chainEpoch} but gave no root for epoch ${p.epoch}` };
+    const ours = epochRoot(p.roots.earningsRoot, p.roots.contributionsRoot);
+    if (sameRoot(p.chainRoot, ours)) return { action: 'confirm' };
     return {
       action: 'conflict',
-      reason: `epoch ${p.epoch} is on chain with other roots (earnings ${p.chainRoots.earningsRoot}, ours ${p.roots.earningsRoot}): another batcher, or a ledger that lost state`,
+      reason: `epoch ${p.epoch} is on chain with other roots (epoch root ${p.chainRoot}, ours ${ours} from earnings ${p.roots.earningsRoot}): another batcher, or a ledger that lost state`,
     };
   }
   if (p.chainEpoch < p.epoch - 1) {

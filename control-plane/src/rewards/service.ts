@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { getAddress, type Address, type Hex } from 'viem';
 import type { Logger } from 'pino';
 import { contributionLeaf, contributionLeafHash, evmAddressSchema, type Envelope } from '@meshchain/protocol';
+import { epochProof, epochRoot } from '@meshchain/contracts';
 import type { ControlPlaneConfig } from '../config.ts';
 import { ensureDeployment } from '../chain/deployment.ts';
 import { startDevnet, type Devnet } from '../chain/devnet.ts';
@@ -161,7 +162,7 @@ export class RewardsService {
     const latestPostedEpoch = this.ledger.latestPostedEpoch();
     const closed = latestClosedEpoch === null ? null : this.ledger.earningsOf(owner, latestClosedEpoch);
     const posted = latestPostedEpoch === null ? null : this.ledger.earningsOf(owner, latestPostedEpoch);
-    const proof = posted && latestPostedEpoch !== null ? ((this.ledger.earningsTree(latestPostedEpoch)?.getProof(posted.leafIndex) ?? null) as Hex[] | null) : null;
+    const proof = posted && latestPostedEpoch !== null ? this.#claimProof(latestPostedEpoch, posted.leafIndex) : null;
     const cumulativePosted = posted?.cumulative ?? 0n;
 
     let claimedOnChain: bigint | null = null;
@@ -206,7 +207,7 @@ export class RewardsService {
       });
     }
     const tree = this.ledger.contributionsTree(c.epoch);
-    if (!tree || !epoch.contributionsRoot) throw new ControlPlaneError(`epoch ${c.epoch} has no contributions tree`);
+    if (!tree || !epoch.contributionsRoot || !epoch.earningsRoot) throw new ControlPlaneError(`epoch ${c.epoch} has no contributions tree`);
     const owner = getAddress(c.owner);
     const contribution = { jobId: c.jobId, shardIndex: c.shardIndex, nodeId: c.nodeId, owner, units: BigInt(c.units) };
     const [jobHash, , nodeHash] = contributionLeaf(contribution);
@@ -218,10 +219,22 @@ export class RewardsService {
       leaf: { jobId: jobHash, shardIndex: c.shardIndex, nodeId: nodeHash, owner, units: contribution.units.toString() },
       leafHash: contributionLeafHash(contribution),
       contributionsRoot: epoch.contributionsRoot,
-      proof: tree.getProof(c.leafIndex) as Hex[],
+      earningsRoot: epoch.earningsRoot,
+      epochRoot: epochRoot(epoch.earningsRoot, epoch.contributionsRoot),
+      proof: epochProof(tree.getProof(c.leafIndex), epoch.earningsRoot),
       distributor: info?.distributor ?? null,
       chainId: info?.chainId ?? null,
     };
+  }
+
+  /**
+   * The claim proof of an earnings leaf: its proof in the epoch's earnings tree followed by the epoch's
+   * contributions root, i.e. the proof against the epoch root the distributor stores.
+   */
+  #claimProof(epoch: number, leafIndex: number): Hex[] | null {
+    const tree = this.ledger.earningsTree(epoch);
+    const contributionsRoot = this.ledger.epoch(epoch)?.contributionsRoot;
+    return tree && contributionsRoot ? epochProof(tree.getProof(leafIndex), contributionsRoot) : null;
   }
 
   /** Resolves once the batcher has nothing in flight (tests). */

@@ -70,7 +70,10 @@ export interface OwnerRewards {
   balance: string | null;
   /** Units of this owner's shards in the open epoch (not yet in any tree). */
   openEpochUnits: string;
-  /** Proof of (owner, cumulativePosted) in the latest posted earnings tree; null when not in it. */
+  /**
+   * Proof of (owner, cumulativePosted) against the latest posted epoch root: the proof in that epoch's
+   * earnings tree followed by its contributions root (what `claim` takes); null when not in it.
+   */
   proof: `0x${string}`[] | null;
   /** Ready-made arguments for RewardDistributor.claim; null when there is nothing posted for this owner. */
   claim: { distributor: `0x${string}`; chainId: number | null; account: `0x${string}`; cumulativeAmount: string; proof: `0x${string}`[] } | null;
@@ -85,6 +88,10 @@ export interface ContributionProof {
   leaf: { jobId: `0x${string}`; shardIndex: number; nodeId: `0x${string}`; owner: `0x${string}`; units: string };
   leafHash: `0x${string}`;
   contributionsRoot: `0x${string}`;
+  earningsRoot: `0x${string}`;
+  /** What the distributor stores for the epoch: the sorted-pair hash of the two roots. */
+  epochRoot: `0x${string}`;
+  /** The leaf's proof in the contributions tree followed by the earnings root: the proof against epochRoot. */
   proof: `0x${string}`[];
   distributor: `0x${string}` | null;
   chainId: number | null;

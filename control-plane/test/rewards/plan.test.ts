@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { zeroHash, type Hex } from 'viem';
+import { epochRoot } from '@meshchain/contracts';
 import type { BindingBody, ResultBody } from '@meshchain/protocol';
 import { judgeBinding } from '../../src/rewards/bindings.ts';
 import { decideEpochTimer, planEpochClose, type LedgerContribution } from '../../src/rewards/epoch-plan.ts';
@@ -112,7 +113,7 @@ describe('posting decisions', () => {
     txHash: null,
     sentAt: null,
     chainEpoch: 3,
-    chainRoots: null,
+    chainRoot: null,
     tx: null,
     nonceUsed: false,
     now: 10_000,
@@ -127,11 +128,13 @@ describe('posting decisions', () => {
   });
 
   it('never sends an epoch the chain already has: confirms it, or reports a conflict', () => {
-    assert.deepEqual(planPostStep({ ...base, chainEpoch: 4, chainRoots: ours, txHash: hash, sentAt: 0, tx: null }), { action: 'confirm' });
-    assert.deepEqual(planPostStep({ ...base, chainEpoch: 7, chainRoots: ours }), { action: 'confirm' });
-    const other = planPostStep({ ...base, chainEpoch: 4, chainRoots: { ...ours, earningsRoot: zeroHash } });
+    const onChain = epochRoot(ours.earningsRoot, ours.contributionsRoot);
+    assert.deepEqual(planPostStep({ ...base, chainEpoch: 4, chainRoot: onChain, txHash: hash, sentAt: 0, tx: null }), { action: 'confirm' });
+    assert.deepEqual(planPostStep({ ...base, chainEpoch: 7, chainRoot: onChain.toUpperCase().replace('0X', '0x') as Hex }), { action: 'confirm' });
+    const other = planPostStep({ ...base, chainEpoch: 4, chainRoot: epochRoot(zeroHash, ours.contributionsRoot) });
     assert.equal(other.action, 'conflict');
-    assert.equal(planPostStep({ ...base, chainEpoch: 4, chainRoots: null }).action, 'conflict');
+    assert.equal(planPostStep({ ...base, chainEpoch: 4, chainRoot: epochRoot(ours.earningsRoot, zeroHash) }).action, 'conflict', 'another contributions root');
+    assert.equal(planPostStep({ ...base, chainEpoch: 4, chainRoot: null }).action, 'conflict');
   });
 
   it('waits for a pending transaction, and replaces it once it has been pending too long', () => {
