@@ -76,6 +76,22 @@ export const controlPlaneConfigSchema = z.object({
         .prefault({}),
     })
     .prefault({}),
+  /** Spot-check recomputation of results (see control-plane/src/trust). */
+  trust: z
+    .object({
+      enabled: z.preprocess((v) => (v === 'false' || v === '0' ? false : v), z.coerce.boolean()).default(true),
+      /** Largest accepted gap between the model's best logit and the claimed token's (measured noise ≤ ~0.02). */
+      tolerance: z.coerce.number().positive().default(0.05),
+      threads: z.coerce.number().int().min(1).default(1),
+      maxQueue: z.coerce.number().int().min(1).default(256),
+      /** Every result of a node is checked until this many checks in a row pass. */
+      probationPasses: z.coerce.number().int().nonnegative().default(10),
+      startRate: z.coerce.number().min(0).max(1).default(0.5),
+      decay: z.coerce.number().min(0).max(1).default(0.9),
+      floor: z.coerce.number().min(0).max(1).default(0.05),
+      quarantineAfter: z.coerce.number().int().min(1).default(2),
+    })
+    .prefault({}),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
 });
 
@@ -95,6 +111,7 @@ const ENV: Record<string, (value: string) => Partial<Record<keyof ControlPlaneCo
   MESHCHAIN_ALLOWLIST: (v) => ({ allowlist: v.split(',').map((s) => s.trim()).filter(Boolean) }),
   MESHCHAIN_API_TOKEN: (v) => ({ apiToken: v }),
   MESHCHAIN_LOG_LEVEL: (v) => ({ logLevel: v }),
+  MESHCHAIN_TRUST_ENABLED: (v) => ({ trust: { enabled: v } }),
   MESHCHAIN_CHAIN_ENABLED: (v) => ({ chain: { enabled: v } }),
   MESHCHAIN_CHAIN_RPC_URL: (v) => ({ chain: { rpcUrl: v } }),
   MESHCHAIN_CHAIN_PRIVATE_KEY: (v) => ({ chain: { privateKey: v } }),

@@ -11,11 +11,15 @@ import { ControlLink } from './link/control-link.ts';
 import { ModelStore } from './models/model-store.ts';
 import { NodeStore } from './nodes/node-store.ts';
 import { Orchestrator } from './orchestrator.ts';
+import { SpotChecker } from './trust/spot-checker.ts';
+import { TrustStore } from './trust/trust-store.ts';
 import { LeaseStore } from './scheduler/lease-store.ts';
 import { openDatabase, type Db } from './store/db.ts';
 import type { BatcherFaults } from './rewards/batcher.ts';
 import { RewardsService } from './rewards/service.ts';
 import type { ChainInfo } from './rewards/types.ts';
+import { ArtifactStore } from './ota/artifact-store.ts';
+import { ReleaseStore } from './ota/release-store.ts';
 
 export const CONTROL_PLANE_VERSION = '0.1.0';
 
@@ -37,6 +41,7 @@ interface Running {
   api: ApiServer;
   orchestrator: Orchestrator;
   rewards: RewardsService | null;
+  trust: SpotChecker;
   info: ControlPlaneInfo;
 }
 
@@ -81,9 +86,28 @@ export class ControlPlane {
       db.close();
       throw error;
     });
-    const intake = new ResultIntake(db, jobs, leases, nodes, rewards?.intakeHooks ?? {});
-    const aggregator = new Aggregator(db, jobs, intake);
     const models = new ModelStore(join(config.dataDir, 'models'), db);
+    let orchestrator: Orchestrator | null = null;
+    const trust = new SpotChecker({
+      db,
+      store: new TrustStore(db),
+      models,
+      logger: log.child({ component: 'trust' }),
+      config: { ...config.trust, sampling: config.trust },
+      ...(rewards ? { onForfeit: (nodeId: string, jobId: string | undefined, reason: string) => void rewards.ledger.forfeitContributions({ nodeId, ...(jobId ? { jobId } : {}), reason }) } : {}),
+      onVerdict: () => orchestrator?.requestSchedule(),
+    });
+    const rewardHooks = rewards?.intakeHooks ?? {};
+    const intake = new ResultIntake(db, jobs, leases, nodes, {
+      // Both run inside the transaction that accepts a shard.
+      onAccepted: (shard, now) => {
+        rewardHooks.onAccepted?.(shard, now);
+        trust.onAccepted(shard, now);
+      },
+    });
+    const aggregator = new Aggregator(db, jobs, intake, (resultId) => trust.verdictOf(resultId));
+    const artifacts = new ArtifactStore(join(config.dataDir, 'artifacts'), db);
+    const releases = new ReleaseStore(db, artifacts);
 
     let broker: MeshBroker | null = null;
     let brokerUrl = config.brokerUrl;
@@ -100,7 +124,6 @@ export class ControlPlane {
       brokerUrl = (await broker.start()).url;
     }
 
-    let orchestrator: Orchestrator | null = null;
     const link = new ControlLink({
       url: brokerUrl,
       signer,
@@ -123,7 +146,9 @@ export class ControlPlane {
       aggregator,
       onJobSubmitted: () => orchestrator?.requestSchedule(),
       sendCommand: (nodeId, command) => link.publish('command', nodeId, command),
+      trust,
       rewards,
+      ota: { artifacts, releases },
     });
     const listening = await api.start();
     const apiUrl = config.publicApiUrl ?? listening.url;
@@ -140,10 +165,12 @@ export class ControlPlane {
       leaseTiming: config.lease,
       modelBaseUrl: apiUrl,
       tickMs: config.tickMs,
+      trust,
       ...(rewards ? { onBinding: (nodeId: string, envelope: Parameters<RewardsService['recordBinding']>[1]) => void rewards.recordBinding(nodeId, envelope) } : {}),
     });
     await link.start();
     orchestrator.start();
+    trust.start();
 
     const info: ControlPlaneInfo = {
       controlPlaneId: id,
@@ -154,7 +181,7 @@ export class ControlPlane {
       enrollment: config.enrollment,
       chain: rewards ? rewards.chainInfo : null,
     };
-    this.#running = { db, broker, link, api, orchestrator, rewards, info };
+    this.#running = { db, broker, link, api, orchestrator, rewards, trust, info };
     log.info(info, 'control plane ready');
     return info;
   }
@@ -164,6 +191,7 @@ export class ControlPlane {
     this.#running = null;
     if (!running) return;
     running.orchestrator.stop();
+    await running.trust.stop();
     await running.api.stop();
     await running.link.stop();
     await running.broker?.stop();

@@ -9,6 +9,7 @@ import type { ModelStore } from './models/model-store.ts';
 import type { NodeStore } from './nodes/node-store.ts';
 import type { LeaseStore } from './scheduler/lease-store.ts';
 import { planPlacements, type NodeSlot } from './scheduler/placement.ts';
+import type { SpotChecker } from './trust/spot-checker.ts';
 
 export interface LeaseTiming {
   /** Fixed part of every lease. */
@@ -31,6 +32,8 @@ export interface OrchestratorOptions {
   modelBaseUrl: string;
   /** How often the sweeper reclaims expired leases and the queue is re-planned. */
   tickMs: number;
+  /** Spot checks: sampled results are recomputed before their job completes; quarantined nodes get no work. */
+  trust?: SpotChecker;
   /** A verified binding of a node to an owner (the rewards component records it); absent: bindings are ignored. */
   onBinding?: (nodeId: string, envelope: Extract<OpenedMessage, { kind: 'binding' }>['envelope']) => void;
 }
@@ -133,7 +136,9 @@ export class Orchestrator {
       status: verdict.status,
       ...(verdict.status === 'accepted' ? {} : { reason: verdict.reason.slice(0, 512) }),
     });
-    if (outcome.jobComplete) {
+    this.#o.trust?.kick();
+    // A job whose last results await a spot check completes on the pass after the check.
+    if (outcome.jobComplete && !this.#o.trust?.hasPending(outcome.jobId)) {
       const manifest = this.#o.aggregator.completeJob(outcome.jobId);
       this.#log.info({ jobId: outcome.jobId, root: manifest.root }, 'job completed');
     }
@@ -167,7 +172,8 @@ export class Orchestrator {
     const queue = this.#o.leases.queuedShards(now);
     if (queue.length === 0) return;
     const active = this.#o.leases.activeLeaseCounts();
-    const slots: NodeSlot[] = this.#o.nodes.workers().map((node) => ({
+    const quarantined = this.#o.trust?.quarantined() ?? new Set<string>();
+    const slots: NodeSlot[] = this.#o.nodes.workers().filter((node) => !quarantined.has(node.id)).map((node) => ({
       nodeId: node.id,
       freeSlots: (node.capabilities?.maxConcurrentShards ?? 1) - (active.get(node.id) ?? 0),
       cachedModels: new Set(node.capabilities?.models ?? []),

@@ -8,3 +8,4 @@ export * from './envelope.ts';
 export * from './replay.ts';
 export * from './auth.ts';
 export * from './rewards.ts';
+export * from './ota.ts';

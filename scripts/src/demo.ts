@@ -118,7 +118,11 @@ async function main(): Promise<void> {
 
     const manifest = await api.manifest(job.id);
     step('Manifest');
-    say(`  ${manifest.shards.length} shards, every one signed by its node and accepted`);
+    const recomputed = manifest.shards.filter((s) => s.verdict === 'verified').length;
+    say(`  ${manifest.shards.length} shards, each signed by its node; ${recomputed} recomputed by the validator (teacher-forced prefill) and verified`);
+    for (const node of (await api.job(job.id)).trust?.nodes ?? []) {
+      say(`  node ${node.nodeId}: ${node.checked}/${node.results} checked; had it faked 10% of its results, caught with p = ${(node.detection['0.1'] ?? 0).toFixed(2)}`);
+    }
     say(`  Merkle root ${manifest.root}`);
 
     step('Rewards: closing the epoch and posting its roots on chain (one transaction for every owner)');

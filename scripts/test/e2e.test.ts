@@ -86,6 +86,8 @@ describe('end to end: control plane and agents as real processes', () => {
 
     const manifest = await network.api.manifest(summary.jobId);
     assert.equal(manifest.root, summary.manifestRoot);
+    assert.ok(manifest.shards.every((s) => s.verdict === 'verified'), 'new nodes: every shard recomputed by the spot checker');
+    assert.equal(status.trust?.checked, 6);
     const rebuilt = buildManifest(summary.jobId, model.sha256, 24, manifest.shards);
     assert.equal(rebuilt.root, manifest.root);
     assert.deepEqual(manifest.shards.map((s) => s.resultHash), status.shards.map((s) => s.resultHash));

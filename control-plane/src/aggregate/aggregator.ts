@@ -10,10 +10,13 @@ export class Aggregator {
   readonly #jobs: JobStore;
   readonly #intake: ResultIntake;
 
-  constructor(db: Db, jobs: JobStore, intake: ResultIntake) {
+  readonly #verdictOf: (resultId: string) => 'accepted' | 'verified';
+
+  constructor(db: Db, jobs: JobStore, intake: ResultIntake, verdictOf: (resultId: string) => 'accepted' | 'verified' = () => 'accepted') {
     this.#db = db;
     this.#jobs = jobs;
     this.#intake = intake;
+    this.#verdictOf = verdictOf;
   }
 
   /** Marks a job completed with its manifest. Idempotent: a completed job keeps its manifest. */
@@ -36,7 +39,7 @@ export class Aggregator {
             shardId: s.id,
             nodeId: s.nodeId,
             resultHash: s.resultHash,
-            verdict: 'accepted' as const,
+            verdict: s.resultId ? this.#verdictOf(s.resultId) : ('accepted' as const),
             inputs: { first, last: s.inputs.at(-1)?.index ?? first },
           };
         }),

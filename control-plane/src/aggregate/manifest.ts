@@ -10,7 +10,8 @@ export interface ManifestShard {
   nodeId: string;
   /** sha256 of the canonical result body. */
   resultHash: string;
-  verdict: 'accepted';
+  /** 'verified': a spot check recomputed it; 'accepted': admitted without recomputation. */
+  verdict: 'accepted' | 'verified';
   inputs: { first: number; last: number };
 }
 

@@ -6,7 +6,8 @@ import { timingSafeEqual } from 'node:crypto';
 import { commandBodySchema, verifyAuthToken, type CommandBody } from '@meshchain/protocol';
 import type { Logger } from 'pino';
 import type { Aggregator } from '../aggregate/aggregator.ts';
-import { ControlPlaneError, InvalidRequestError, NotFoundError } from '../errors.ts';
+import { ConflictError, ControlPlaneError, InvalidRequestError, NotFoundError } from '../errors.ts';
+import type { SpotChecker } from '../trust/spot-checker.ts';
 import type { JobStore } from '../jobs/job-store.ts';
 import type { ModelStore } from '../models/model-store.ts';
 import type { NodeStore } from '../nodes/node-store.ts';
@@ -14,6 +15,7 @@ import { parseJobRequest } from './job-request.ts';
 import { parseRange } from './range.ts';
 import { registerRewardRoutes } from '../rewards/routes.ts';
 import type { RewardsService } from '../rewards/service.ts';
+import { registerOtaRoutes, type OtaRoutesOptions } from '../ota/routes.ts';
 
 export interface ApiOptions {
   host: string;
@@ -31,6 +33,10 @@ export interface ApiOptions {
   sendCommand: (nodeId: string, command: CommandBody) => Promise<void>;
   /** The rewards API; null when the control plane runs without a chain. */
   rewards?: RewardsService | null;
+  /** Spot checks and node reputation. */
+  trust?: SpotChecker;
+  /** OTA releases and their artifacts; absent: no OTA routes. */
+  ota?: OtaRoutesOptions;
 }
 
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -40,7 +46,7 @@ const SHA256 = /^[0-9a-f]{64}$/;
  * <token>`), so an API token for engineers does not lock the fleet out.
  */
 function isNodeModelDownload(method: string, url: string, authorization: string | undefined): boolean {
-  if ((method !== 'GET' && method !== 'HEAD') || !/^\/v1\/models\/[0-9a-f]{64}$/.test(url)) return false;
+  if ((method !== 'GET' && method !== 'HEAD') || !/^\/v1\/(?:models|artifacts)\/[0-9a-f]{64}$/.test(url)) return false;
   if (!authorization?.startsWith('MeshNode ')) return false;
   try {
     return verifyAuthToken(authorization.slice('MeshNode '.length)).role === 'node';
@@ -98,6 +104,7 @@ export class ApiServer {
   #routes(app: FastifyInstance): void {
     const { jobs, nodes, models, aggregator, onJobSubmitted, sendCommand } = this.#o;
     registerRewardRoutes(app, this.#o.rewards ?? null);
+    if (this.#o.ota) registerOtaRoutes(app, this.#o.ota);
 
     app.get('/v1/info', async () => this.#o.info());
     app.get('/healthz', async () => ({ ok: true }));
@@ -124,7 +131,7 @@ export class ApiServer {
         resultHash: s.resultHash,
         lastError: s.lastError,
       }));
-      return { job, progress: jobs.progress(job), shards, events: jobs.eventsOf(job.id) };
+      return { job, progress: jobs.progress(job), shards, events: jobs.eventsOf(job.id), trust: this.#o.trust?.jobReport(job.id) ?? null };
     });
 
     app.get<{ Params: { id: string } }>('/v1/jobs/:id/result', async (req, reply) => {
@@ -134,12 +141,21 @@ export class ApiServer {
 
     app.get<{ Params: { id: string } }>('/v1/jobs/:id/manifest', async (req) => aggregator.manifest(req.params.id));
 
-    app.get('/v1/nodes', async () => ({ nodes: nodes.list() }));
+    app.get('/v1/nodes', async () => ({ nodes: nodes.list().map((n) => ({ ...n, trust: this.#o.trust?.trustOf(n.id) ?? null })) }));
+
+    app.post<{ Params: { id: string } }>('/v1/nodes/:id/release', async (req) => {
+      const node = nodes.get(req.params.id);
+      if (!node) throw new NotFoundError(`node ${req.params.id}`, { details: 'list nodes with `meshchain nodes`' });
+      const released = this.#o.trust?.release(node.id) ?? false;
+      if (!released) throw new ConflictError(`node ${node.id} is not quarantined`);
+      this.#o.onJobSubmitted();
+      return { nodeId: node.id, released };
+    });
 
     app.get<{ Params: { id: string } }>('/v1/nodes/:id', async (req) => {
       const node = nodes.get(req.params.id);
       if (!node) throw new NotFoundError(`node ${req.params.id}`, { details: 'list nodes with `meshchain nodes`' });
-      return { node, telemetry: nodes.telemetryHistory(node.id) };
+      return { node: { ...node, trust: this.#o.trust?.trustOf(node.id) ?? null }, telemetry: nodes.telemetryHistory(node.id) };
     });
 
     app.post<{ Params: { id: string }; Body: { seconds?: unknown } }>('/v1/nodes/:id/identify', async (req, reply) => {

@@ -6,6 +6,8 @@ import type { Job, JobProgress } from '../jobs/types.ts';
 import type { Manifest } from '../aggregate/manifest.ts';
 import type { NodeRecord } from '../nodes/node-store.ts';
 import type { TelemetryBody } from '@meshchain/protocol';
+import type { JobTrustReport } from '../trust/spot-checker.ts';
+import type { NodeTrust } from '../trust/trust-store.ts';
 import type { SubmitJobRequest } from '../api/job-request.ts';
 import type { ControlPlaneInfo } from '../control-plane.ts';
 import type { ContributionProof, EpochRecord, EpochsResponse, OwnerRewards } from '../rewards/types.ts';
@@ -29,7 +31,11 @@ export interface JobStatus {
   progress: JobProgress;
   shards: { id: string; index: number; state: string; nodeId: string | null; attempts: number; inputs: number; resultHash: string | null; lastError: string | null }[];
   events: { ts: number; kind: string; shardId: string | null; nodeId: string | null; detail: string | null }[];
+  trust: JobTrustReport | null;
 }
+
+/** A node as the API lists it: its record plus its reputation. */
+export type NodeView = NodeRecord & { trust: (NodeTrust & { detection10: number }) | null };
 
 /** A typed client of the control plane's HTTP API, used by the CLI, the demo and tests. */
 export class ApiClient {
@@ -57,11 +63,15 @@ export class ApiClient {
     return (await this.#json<{ jobs: (Job & { progress: JobProgress })[] }>('GET', '/v1/jobs')).jobs;
   }
 
-  async nodes(): Promise<NodeRecord[]> {
-    return (await this.#json<{ nodes: NodeRecord[] }>('GET', '/v1/nodes')).nodes;
+  async nodes(): Promise<NodeView[]> {
+    return (await this.#json<{ nodes: NodeView[] }>('GET', '/v1/nodes')).nodes;
   }
 
-  node(id: string): Promise<{ node: NodeRecord; telemetry: TelemetryBody[] }> {
+  release(id: string): Promise<{ nodeId: string; released: boolean }> {
+    return this.#json('POST', `/v1/nodes/${encodeURIComponent(id)}/release`, {});
+  }
+
+  node(id: string): Promise<{ node: NodeView; telemetry: TelemetryBody[] }> {
     return this.#json('GET', `/v1/nodes/${encodeURIComponent(id)}`);
   }
 

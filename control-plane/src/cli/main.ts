@@ -12,6 +12,7 @@ import { loadControlPlaneConfig } from '../config.ts';
 import { ControlPlane } from '../control-plane.ts';
 import { ControlPlaneError } from '../errors.ts';
 import { registerRewardCommands } from '../rewards/cli.ts';
+import { registerOtaCommands } from '../ota/cli.ts';
 import { loadOrCreateControlPlaneKey } from '../identity/key-file.ts';
 import { join } from 'node:path';
 
@@ -75,6 +76,7 @@ program
   });
 
 registerRewardCommands(program, client, print);
+registerOtaCommands(program, print);
 
 program
   .command('id')
@@ -176,6 +178,13 @@ program
       ];
       if (job.error) lines.push(`error: ${job.error}`);
       if (job.manifestRoot) lines.push(`manifest root ${job.manifestRoot}`);
+      if (status.trust) {
+        const t = status.trust;
+        lines.push(`spot checks: ${t.checked} of ${t.results} results recomputed, ${t.failed} failed${t.pending ? `, ${t.pending} pending` : ''}`);
+        for (const n of t.nodes) {
+          lines.push(`  ${n.nodeId}  ${n.checked}/${n.results} checked  P(caught | falsifies 10%) = ${((n.detection['0.1'] ?? 0) * 100).toFixed(1)}%`);
+        }
+      }
       for (const s of status.shards) {
         lines.push(`  shard ${String(s.index).padStart(3)}  ${s.state.padEnd(9)} ${s.nodeId ?? '-'}${s.attempts ? `  attempts ${s.attempts}` : ''}${s.lastError ? `  (${s.lastError})` : ''}`);
       }
@@ -231,6 +240,14 @@ nodesCommand
   });
 
 nodesCommand
+  .command('release <node>')
+  .description('let a quarantined node take work again (it starts over with every result checked)')
+  .action(async (nodeId: string) => {
+    await client().release(nodeId);
+    process.stdout.write(`${nodeId} released from quarantine\n`);
+  });
+
+nodesCommand
   .command('list', { isDefault: true })
   .description('every node seen: presence, hardware and work done')
   .option('--json', 'machine-readable output')
@@ -244,7 +261,8 @@ nodesCommand
               const hw = n.capabilities?.hardware;
               const t = n.telemetry;
               const health = t ? `cpu ${t.cpuPct.toFixed(0)}%${t.cpuC === null ? '' : ` ${t.cpuC.toFixed(0)}°C`}${t.overheating ? ' HOT' : ''}` : 'no telemetry';
-              return `${n.id}  ${n.presence.padEnd(7)} ${hw ? `${hw.arch} ${hw.cpus} cpu ${(hw.memoryBytes / 2 ** 30).toFixed(1)} GiB` : '-'}  ${health}  agent ${n.capabilities?.agentVersion ?? '-'}  shards ${n.shardsCompleted} ok / ${n.shardsRejected} rejected  tokens ${n.tokensGenerated}`;
+              const standing = n.trust?.quarantined ? '  QUARANTINED' : '';
+              return `${n.id}  ${n.presence.padEnd(7)}${standing} ${hw ? `${hw.arch} ${hw.cpus} cpu ${(hw.memoryBytes / 2 ** 30).toFixed(1)} GiB` : '-'}  ${health}  agent ${n.capabilities?.agentVersion ?? '-'}  shards ${n.shardsCompleted} ok / ${n.shardsRejected} rejected  tokens ${n.tokensGenerated}`;
             })
             .join('\n'),
     );

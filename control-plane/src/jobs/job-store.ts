@@ -50,12 +50,13 @@ export class JobStore {
     return rows.map(jobFromRow);
   }
 
-  /** Running jobs whose shards are all completed: aggregation is due (e.g. after a crash between the two). */
+  /** Running jobs whose shards are all completed and checked: aggregation is due (after a spot check, or a crash between the two). */
   completableJobs(): string[] {
     const rows = this.#db
       .prepare(
         `SELECT j.id FROM jobs j WHERE j.state = 'running'
-         AND NOT EXISTS (SELECT 1 FROM shards s WHERE s.job_id = j.id AND s.state != 'completed')`,
+         AND NOT EXISTS (SELECT 1 FROM shards s WHERE s.job_id = j.id AND s.state != 'completed')
+         AND NOT EXISTS (SELECT 1 FROM checks c WHERE c.job_id = j.id AND c.status = 'pending')`,
       )
       .all() as { id: string }[];
     return rows.map((r) => r.id);

@@ -207,36 +207,6 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
   },
   {
     version: 4,
-    name: 'OTA: release artifacts and signed release manifests',
-    sql: `
-      -- Release artifacts (agent tarballs, RAUC bundles), content-addressed; files under artifacts/<sha256>.
-      CREATE TABLE release_artifacts (
-        sha256     TEXT PRIMARY KEY,
-        size       INTEGER NOT NULL CHECK (size > 0),
-        created_at INTEGER NOT NULL
-      ) STRICT;
-
-      -- Signed release manifests. id = sha256 of the canonical manifest; signed = { manifest, publicKey, signature }.
-      CREATE TABLE releases (
-        id              TEXT PRIMARY KEY,
-        kind            TEXT NOT NULL CHECK (kind IN ('app', 'system')),
-        version         TEXT NOT NULL,
-        compatibility   TEXT NOT NULL,
-        artifact_sha256 TEXT NOT NULL REFERENCES release_artifacts (sha256),
-        artifact_size   INTEGER NOT NULL,
-        rollback        INTEGER NOT NULL CHECK (rollback IN (0, 1)),
-        from_versions   TEXT NOT NULL,
-        publisher_key   TEXT NOT NULL,
-        signed          TEXT NOT NULL,
-        created_at      INTEGER NOT NULL,
-        registered_at   INTEGER NOT NULL,
-        UNIQUE (kind, compatibility, version)
-      ) STRICT;
-      CREATE INDEX releases_registered ON releases (registered_at);
-    `,
-  },
-  {
-    version: 4,
     name: 'trust: per-node reputation tracks and a spot-check record for every accepted result',
     sql: `
       CREATE TABLE node_trust (
@@ -268,6 +238,38 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
       ) STRICT;
       CREATE INDEX checks_job ON checks (job_id, status);
       CREATE INDEX checks_pending ON checks (status, created_at);
+    `,
+  },
+  {
+    version: 5,
+    name: 'OTA: release artifacts and signed release manifests',
+    // IF NOT EXISTS: for a while this entry was committed as a second version 4, so a database
+    // made then already has these tables at user_version 4.
+    sql: `
+      -- Release artifacts (agent tarballs, RAUC bundles), content-addressed; files under artifacts/<sha256>.
+      CREATE TABLE IF NOT EXISTS release_artifacts (
+        sha256     TEXT PRIMARY KEY,
+        size       INTEGER NOT NULL CHECK (size > 0),
+        created_at INTEGER NOT NULL
+      ) STRICT;
+
+      -- Signed release manifests. id = sha256 of the canonical manifest; signed = { manifest, publicKey, signature }.
+      CREATE TABLE IF NOT EXISTS releases (
+        id              TEXT PRIMARY KEY,
+        kind            TEXT NOT NULL CHECK (kind IN ('app', 'system')),
+        version         TEXT NOT NULL,
+        compatibility   TEXT NOT NULL,
+        artifact_sha256 TEXT NOT NULL REFERENCES release_artifacts (sha256),
+        artifact_size   INTEGER NOT NULL,
+        rollback        INTEGER NOT NULL CHECK (rollback IN (0, 1)),
+        from_versions   TEXT NOT NULL,
+        publisher_key   TEXT NOT NULL,
+        signed          TEXT NOT NULL,
+        created_at      INTEGER NOT NULL,
+        registered_at   INTEGER NOT NULL,
+        UNIQUE (kind, compatibility, version)
+      ) STRICT;
+      CREATE INDEX IF NOT EXISTS releases_registered ON releases (registered_at);
     `,
   },
 ];
