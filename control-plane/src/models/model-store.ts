@@ -1,12 +1,8 @@
-import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Transform, type Readable } from 'node:stream';
-import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import type { Db } from '../store/db.ts';
-import { InvalidRequestError, NotFoundError } from '../errors.ts';
+import { NotFoundError } from '../errors.ts';
+import { hasFileOfSize, writeContentAddressed } from '../store/content-addressed.ts';
 
 export interface ModelInfo {
   sha256: string;
@@ -50,41 +46,22 @@ export class ModelStore {
    * partial or corrupt upload never lands under a hash.
    */
   async put(body: Readable, options: { expectedSha256?: string; name?: string } = {}, now = Date.now()): Promise<ModelInfo> {
-    await mkdir(this.#dir, { recursive: true });
-    const temp = join(this.#dir, `.upload-${randomBytes(6).toString('hex')}`);
-    const hash = createHash('sha256');
-    let size = 0;
-    const maxBytes = this.#maxBytes;
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, callback) {
-        size += chunk.length;
-        if (size > maxBytes) return callback(new InvalidRequestError(`model exceeds ${maxBytes} bytes`));
-        hash.update(chunk);
-        callback(null, chunk);
-      },
+    const stored = await writeContentAddressed(body, {
+      dir: this.#dir,
+      fileName: (sha) => `${sha}.gguf`,
+      what: 'model',
+      maxBytes: this.#maxBytes,
+      ...(options.expectedSha256 ? { expectedSha256: options.expectedSha256 } : {}),
     });
-    try {
-      await pipeline(body, meter, createWriteStream(temp, { mode: 0o644 }));
-      const sha256 = hash.digest('hex');
-      if (options.expectedSha256 && sha256 !== options.expectedSha256) {
-        throw new InvalidRequestError(`uploaded bytes hash to ${sha256}, not ${options.expectedSha256}`);
-      }
-      if (size === 0) throw new InvalidRequestError('model upload is empty');
-      await rename(temp, this.pathOf(sha256));
-      this.#db
-        .prepare('INSERT INTO models (sha256, size, name, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING')
-        .run(sha256, size, options.name ?? null, now);
-      return { sha256, size, name: options.name ?? null, path: this.pathOf(sha256) };
-    } finally {
-      await rm(temp, { force: true });
-    }
+    this.#db
+      .prepare('INSERT INTO models (sha256, size, name, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING')
+      .run(stored.sha256, stored.size, options.name ?? null, now);
+    return { ...stored, name: options.name ?? null };
   }
 
   /** True when the artifact file is present with the recorded size. */
   async verifyPresent(sha256: string): Promise<boolean> {
     const info = this.find(sha256);
-    if (!info) return false;
-    const s = await stat(info.path).catch(() => null);
-    return s?.size === info.size;
+    return info !== null && (await hasFileOfSize(info.path, info.size));
   }
 }
