@@ -166,6 +166,12 @@ export class ControlPlane {
       modelBaseUrl: apiUrl,
       tickMs: config.tickMs,
       trust,
+      ...(rewards
+        ? {
+            creditedUnits: (resultId: string) =>
+              (db.prepare('SELECT units FROM contributions WHERE result_id = ?').get(resultId) as { units: number } | undefined)?.units ?? null,
+          }
+        : {}),
       ...(rewards ? { onBinding: (nodeId: string, envelope: Parameters<RewardsService['recordBinding']>[1]) => void rewards.recordBinding(nodeId, envelope) } : {}),
     });
     await link.start();

@@ -32,6 +32,8 @@ export interface OrchestratorOptions {
   modelBaseUrl: string;
   /** How often the sweeper reclaims expired leases and the queue is re-planned. */
   tickMs: number;
+  /** Compute units the ledger credited for an accepted result (rewards on), told to the node in its ack. */
+  creditedUnits?: (resultId: string) => number | null;
   /** Spot checks: sampled results are recomputed before their job completes; quarantined nodes get no work. */
   trust?: SpotChecker;
   /** A verified binding of a node to an owner (the rewards component records it); absent: bindings are ignored. */
@@ -135,6 +137,7 @@ export class Orchestrator {
       leaseId: envelope.body.leaseId,
       status: verdict.status,
       ...(verdict.status === 'accepted' ? {} : { reason: verdict.reason.slice(0, 512) }),
+      ...(verdict.status === 'accepted' ? unitsField(this.#o.creditedUnits?.(envelope.id) ?? null) : {}),
     });
     this.#o.trust?.kick();
     // A job whose last results await a spot check completes on the pass after the check.
@@ -213,4 +216,8 @@ export class Orchestrator {
       this.#log.warn({ err: error, kind, nodeId }, 'publish failed; the lease will expire and the shard will be reassigned');
     });
   }
+}
+
+function unitsField(units: number | null): { units?: number } {
+  return units === null ? {} : { units };
 }

@@ -305,9 +305,14 @@ export class Agent {
     const r = this.#running;
     if (!r) return;
     const row = r.db
-      .prepare(`SELECT COUNT(*) AS shards, COALESCE(SUM(tokens), 0) AS tokens, COALESCE(SUM(status = 'rejected'), 0) AS rejected FROM work_log`)
-      .get() as { shards: number; tokens: number; rejected: number };
+      .prepare(
+        `SELECT COUNT(*) AS shards, COALESCE(SUM(tokens), 0) AS tokens, COALESCE(SUM(status = 'rejected'), 0) AS rejected,
+         COALESCE(SUM(units), 0) AS units FROM work_log`,
+      )
+      .get() as { shards: number; tokens: number; rejected: number; units: number };
     r.hub.setWork({ shards: row.shards - row.rejected, tokens: row.tokens, rejected: row.rejected });
+    // MCP depends on the control plane's pay rate at epoch close; the box shows the units it was credited.
+    if (row.units > 0) r.hub.setEarnings({ units: row.units, mcp: null });
   }
 
   #onMessage(message: OpenedMessage): void {
@@ -332,7 +337,7 @@ export class Agent {
     const fields = { shardId: ack.shardId, status: ack.status, removed };
     if (ack.status === 'rejected') this.#log.warn({ ...fields, reason: ack.reason }, 'result rejected by the control plane');
     else this.#log.info(fields, 'result acknowledged');
-    r.db.prepare(`UPDATE work_log SET status = ? WHERE lease_id = ?`).run(ack.status, ack.leaseId);
+    r.db.prepare(`UPDATE work_log SET status = ?, units = ? WHERE lease_id = ?`).run(ack.status, ack.units ?? 0, ack.leaseId);
     this.#refreshWork();
   }
 

@@ -124,6 +124,8 @@ export const ackBodySchema = z.object({
   leaseId: entityIdSchema,
   status: z.enum(['accepted', 'duplicate', 'rejected']),
   reason: z.string().max(512).optional(),
+  /** Compute units credited for an accepted result (when rewards are on); a later failed spot check forfeits them. */
+  units: z.number().int().nonnegative().optional(),
 });
 export type AckBody = z.infer<typeof ackBodySchema>;
 

@@ -96,6 +96,15 @@ describe('end to end: control plane and agents as real processes', () => {
     assert.equal(nodes.reduce((sum, n) => sum + n.shardsCompleted, 0), 6, 'each shard counted once');
     assert.equal(nodes.reduce((sum, n) => sum + n.shardsRejected, 0), 0);
 
+    // The control plane credits compute units in its acks; each box shows them to its owner.
+    const pages = await Promise.all(
+      network.nodes.map(async (n) => (await (await fetch(`${n.webUrl}/api/status`)).json()) as { earnings: { units: number } | null; work: { shards: number } }),
+    );
+    for (const page of pages) {
+      assert.ok(page.work.shards >= 1);
+      assert.ok((page.earnings?.units ?? 0) > 0, 'earned units shown on the page');
+    }
+
     const listed = await runCli(['--api', network.info.apiUrl, 'jobs', '--json']);
     assert.equal(listed.code, 0);
     assert.equal((JSON.parse(listed.stdout) as { id: string }[])[0]?.id, summary.jobId);

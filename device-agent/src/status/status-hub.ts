@@ -70,6 +70,10 @@ export class StatusHub {
     this.#web.update({ work });
   }
 
+  setEarnings(earnings: WebSnapshot['earnings']): void {
+    this.#web.update({ earnings });
+  }
+
   setTelemetry(latest: TelemetrySample, history: TelemetrySample[], overheating: boolean): void {
     this.#web.update({ telemetry: { latest, history } });
     if (overheating !== this.#overheating) {

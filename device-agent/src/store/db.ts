@@ -56,6 +56,13 @@ const MIGRATIONS: readonly { version: number; sql: string }[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 2,
+    sql: `
+      -- Compute units the control plane credited in its ack (rewards), shown as earnings on the page.
+      ALTER TABLE work_log ADD COLUMN units INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 export function openAgentDatabase(path: string): Db {

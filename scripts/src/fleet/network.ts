@@ -13,11 +13,19 @@ export interface LocalNetwork {
   controlPlane: ManagedProcess;
   info: ReadyInfo;
   api: ApiClient;
-  nodes: { process: ManagedProcess; nodeId: string; dataDir: string }[];
-  startNode(name: string, env?: NodeJS.ProcessEnv): Promise<{ process: ManagedProcess; nodeId: string; dataDir: string }>;
+  nodes: LocalNode[];
+  startNode(name: string, env?: NodeJS.ProcessEnv): Promise<LocalNode>;
   restartControlPlane(): Promise<void>;
   waitForOnlineNodes(count: number, timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
+}
+
+export interface LocalNode {
+  process: ManagedProcess;
+  nodeId: string;
+  dataDir: string;
+  /** The agent's local web page (on loopback), when enabled. */
+  webUrl: string | null;
 }
 
 export interface LocalNetworkOptions {
@@ -75,8 +83,8 @@ export async function startLocalNetwork(options: LocalNetworkOptions): Promise<L
         ...options.nodeEnv,
         ...env,
       });
-      const started = await proc.waitForEvent<{ nodeId: string }>('started', 60_000);
-      const node = { process: proc, nodeId: started.nodeId, dataDir };
+      const started = await proc.waitForEvent<{ nodeId: string; webUrl: string | null }>('started', 60_000);
+      const node: LocalNode = { process: proc, nodeId: started.nodeId, dataDir, webUrl: started.webUrl };
       network.nodes.push(node);
       return node;
     },
