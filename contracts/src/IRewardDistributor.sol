@@ -73,7 +73,7 @@ interface IRewardDistributor {
     /// {UnknownEpoch} if `epoch` has not been posted.
     function epochRoot(uint64 epoch) external view returns (bytes32);
 
-    /// @notice What `account` has claimed in all.
+    /// @notice What `account` has claimed in all (kept by the token, in the account's balance slot).
     function claimed(address account) external view returns (uint256);
 
     /// @notice The total of all cumulative earnings as of the latest epoch.

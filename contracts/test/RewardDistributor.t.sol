@@ -43,7 +43,7 @@ contract RewardDistributorTest is TestBase {
         token = new MCPToken(admin);
         distributor = new RewardDistributor(token, admin);
         vm.startPrank(admin);
-        token.grantRole(token.MINTER_ROLE(), address(distributor));
+        token.grantRole(token.DISTRIBUTOR_ROLE(), address(distributor));
         distributor.grantRole(distributor.BATCHER_ROLE(), batcher);
         vm.stopPrank();
     }
@@ -417,18 +417,51 @@ contract RewardDistributorTest is TestBase {
         distributor.claim(bob, 100, _proof(tree, bob, 100));
     }
 
-    function test_claim_revertsWithoutMinterRole() public {
+    function test_claim_revertsWithoutDistributorRole() public {
         (address[] memory accounts, uint256[] memory amounts) = _three(1, 2, 3);
         bytes32[] memory tree = _post(1, accounts, amounts);
-        bytes32 minter = token.MINTER_ROLE();
+        bytes32 role = token.DISTRIBUTOR_ROLE();
         vm.prank(admin);
-        token.revokeRole(minter, address(distributor));
+        token.revokeRole(role, address(distributor));
         vm.expectRevert(
-            abi.encodeWithSelector(
-                IAccessControl.AccessControlUnauthorizedAccount.selector, address(distributor), minter
-            )
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, address(distributor), role)
         );
         distributor.claim(alice, 1, _proof(tree, alice, 1));
+    }
+
+    /// The claimed total lives in the token, beside the balance: moving tokens away does not let an owner
+    /// claim again, and a claim after a transfer pays only the new earnings.
+    function test_claim_claimedTotalSurvivesTransfers() public {
+        (address[] memory accounts, uint256[] memory amounts) = _three(100e18, 250e18, 1);
+        bytes32[] memory tree1 = _post(1, accounts, amounts);
+        bytes32[] memory proof = _proof(tree1, alice, 100e18);
+        distributor.claim(alice, 100e18, proof);
+        vm.prank(alice);
+        token.transfer(stranger, 100e18);
+        vm.assertEq(token.balanceOf(alice), 0, "alice emptied her balance");
+        vm.assertEq(distributor.claimed(alice), 100e18, "claimed kept");
+        vm.assertEq(token.rewardsClaimed(alice), 100e18, "the token's record");
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.NothingToClaim.selector, alice));
+        distributor.claim(alice, 100e18, proof);
+
+        (accounts, amounts) = _three(130e18, 250e18, 1);
+        bytes32[] memory tree2 = _post(2, accounts, amounts);
+        vm.assertEq(distributor.claim(alice, 130e18, _proof(tree2, alice, 130e18)), 30e18, "only the new 30");
+        vm.assertEq(token.balanceOf(alice), 30e18, "balance");
+        vm.assertEq(token.balanceOf(stranger), 100e18, "the transferred tokens stay where they went");
+        vm.assertEq(token.totalSupply(), distributor.totalClaimed(), "supply equals claims");
+    }
+
+    /// Tokens received before the first claim do not count as claimed: the owner is paid in full.
+    function test_claim_paysInFullWhateverTheBalance() public {
+        (address[] memory accounts, uint256[] memory amounts) = _three(100e18, 250e18, 1);
+        bytes32[] memory tree = _post(1, accounts, amounts);
+        distributor.claim(bob, 250e18, _proof(tree, bob, 250e18));
+        vm.prank(bob);
+        token.transfer(alice, 50e18);
+        vm.assertEq(distributor.claim(alice, 100e18, _proof(tree, alice, 100e18)), 100e18, "paid in full");
+        vm.assertEq(token.balanceOf(alice), 150e18, "transfer + claim");
+        vm.assertEq(distributor.claimed(alice), 100e18, "claimed counts only the claim");
     }
 
     function test_verifyEarnings() public {

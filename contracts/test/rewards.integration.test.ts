@@ -8,8 +8,10 @@ import {
   createPublicClient,
   createWalletClient,
   http,
+  keccak256,
   parseEther,
   parseEventLogs,
+  toHex,
   zeroHash,
   type Account,
   type Address,
@@ -111,6 +113,7 @@ describe('reward contracts on anvil', () => {
     return {
       token,
       distributor,
+      mined,
       async post(epoch: bigint, earnings: Earnings, contributionsRoot: Hex) {
         const tree = buildEarningsTree(earnings.map(([account, cumulativeAmount]) => ({ account, cumulativeAmount })));
         const total = earnings.reduce((sum, [, amount]) => sum + amount, 0n);
@@ -172,7 +175,8 @@ describe('reward contracts on anvil', () => {
 
   it('deploys the token and distributor and hands the admin roles to the admin', async () => {
     const c = await deploy();
-    assert.equal(await c.hasRole(c.token, roles.MINTER_ROLE, c.distributor), true);
+    assert.equal(await c.hasRole(c.token, roles.DISTRIBUTOR_ROLE, c.distributor), true);
+    assert.equal(await c.hasRole(c.token, roles.MINTER_ROLE, c.distributor), false, 'the distributor mints only through claims');
     assert.equal(await c.hasRole(c.distributor, roles.BATCHER_ROLE, batcher.account.address), true);
     assert.equal(await c.hasRole(c.distributor, roles.DEFAULT_ADMIN_ROLE, admin.account.address), true);
     assert.equal(await c.hasRole(c.distributor, roles.PAUSER_ROLE, admin.account.address), true);
@@ -360,6 +364,31 @@ describe('reward contracts on anvil', () => {
       const epoch = BigInt(i + 1);
       const { receipt } = await c.post(epoch, owners(n, epoch), i % 2 === 0 ? contributionsRoot : NO_CONTRIBUTIONS);
       assert.ok(receipt.gasUsed <= 60_000n, `postEpoch(${epoch}) with ${n} owners used ${receipt.gasUsed} gas`);
+    }
+  });
+
+  it("meets the gas goals: an owner's first claim ≤ 90k gas at depths 10, 14 and 20 (the very first claim included)", async () => {
+    const c = await deploy();
+    let total = 0n;
+    for (const [i, depth] of [20, 10, 14, 20].entries()) {
+      const epoch = BigInt(i + 1);
+      // Two fresh owners side by side; the rest of the tree is random hashes (gas depends only on the proof).
+      const [a, b] = [1, 2].map((k) => privateKeyToAccount(`0x${(1000 * (i + 1) + k).toString(16).padStart(64, '0')}`).address) as [Address, Address];
+      const amount = mcp('1') + epoch;
+      const [leafA, leafB] = [earningsLeafHash(a, amount), earningsLeafHash(b, amount)];
+      const siblings = Array.from({ length: depth - 1 }, (_, level) => keccak256(toHex(`epoch ${epoch} level ${level}`)));
+      const root = siblings.reduce((node, sibling) => epochRoot(node, sibling), epochRoot(leafA, leafB));
+      total += 2n * amount;
+      await c.mined(
+        await batcher.writeContract({ address: c.distributor, abi: rewardDistributorAbi, functionName: 'postEpoch', args: [epoch, root, NO_CONTRIBUTIONS, total] }),
+      );
+      for (const [account, sibling] of [[a, leafB], [b, leafA]] as const) {
+        const proof = epochProof([sibling, ...siblings], NO_CONTRIBUTIONS);
+        assert.equal(proof.length, depth + 1);
+        const receipt = await c.claim(stranger, account, amount, proof);
+        assert.ok(receipt.gasUsed <= 90_000n, `first claim at depth ${depth} (epoch ${epoch}) used ${receipt.gasUsed} gas`);
+        assert.equal(await c.balance(account), amount);
+      }
     }
   });
 });

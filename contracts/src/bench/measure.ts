@@ -168,9 +168,9 @@ export async function measureRewardsGas(options: MeasureRewardsGasOptions = {}):
     );
     const distributor = getAddress(distributorReceipt.contractAddress ?? '');
     await mined(
-      'deploy.grantMinter',
-      'grantRole (MINTER_ROLE to the distributor)',
-      await wallet.writeContract({ address: token, abi: mcpTokenAbi, functionName: 'grantRole', args: [roles.MINTER_ROLE, distributor] }),
+      'deploy.grantDistributor',
+      'grantRole (DISTRIBUTOR_ROLE to the distributor)',
+      await wallet.writeContract({ address: token, abi: mcpTokenAbi, functionName: 'grantRole', args: [roles.DISTRIBUTOR_ROLE, distributor] }),
     );
     await mined(
       'deploy.grantBatcher',
@@ -211,9 +211,12 @@ export async function measureRewardsGas(options: MeasureRewardsGasOptions = {}):
     };
 
     step('posts and claims');
-    // Epoch 1 warms the contract: the very first claim also takes the token's total supply from zero.
-    await epochClaims(1, (kind) =>
-      kind === 'repeat' ? ['claim.veryFirst.d1', 'claim, very first claim on the contract, depth 1'] : ['claim.first.d1', "claim, owner's first claim, depth 1"],
+    // Epoch 1 holds the very first claim on the contracts, at the deepest depth measured.
+    const deepest = Math.max(...depths);
+    await epochClaims(deepest, (kind) =>
+      kind === 'repeat'
+        ? [`claim.veryFirst.d${deepest}`, `claim, very first claim on the contracts, depth ${deepest}`]
+        : [`claim.second.d${deepest}`, `claim, owner's first claim, second claim on the contracts, depth ${deepest}`],
     );
     for (const depth of depths) {
       await epochClaims(depth, (kind) =>

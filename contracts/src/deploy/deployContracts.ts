@@ -34,7 +34,7 @@ export interface DeployContractsReturnType {
 }
 
 /**
- * Deploys MCPToken and RewardDistributor, grants MINTER_ROLE on the token to the distributor and
+ * Deploys MCPToken and RewardDistributor, grants DISTRIBUTOR_ROLE on the token to the distributor and
  * BATCHER_ROLE to `batcher`. When `admin` is not the deploying account, it receives the admin and
  * pauser roles and the deployer renounces its own, so the deployer keeps no power afterwards.
  * Transactions are sent one after the other, each waiting for its receipt.
@@ -82,7 +82,7 @@ export async function deployContracts(parameters: DeployContractsParameters): Pr
       }),
     );
 
-    await call('grant MINTER_ROLE to the distributor', token.address, mcpTokenAbi, 'grantRole', [roles.MINTER_ROLE, distributor.address]);
+    await call('grant DISTRIBUTOR_ROLE to the distributor', token.address, mcpTokenAbi, 'grantRole', [roles.DISTRIBUTOR_ROLE, distributor.address]);
     await call('grant BATCHER_ROLE', distributor.address, rewardDistributorAbi, 'grantRole', [roles.BATCHER_ROLE, batcher]);
 
     if (!isAddressEqual(admin, account.address)) {

@@ -117,6 +117,10 @@ export class DistributorClient {
     return this.#call(`epochRoot(${epoch})`, () => this.publicClient.readContract({ ...this.#contract, functionName: 'epochRoot', args: [BigInt(epoch)] }));
   }
 
+  /**
+   * What `account` has claimed in all. The token keeps it (beside the balance, in one slot); the
+   * distributor's `claimed()` reads it there, and is what contracts deployed before that answer too.
+   */
   async claimed(account: Address): Promise<bigint> {
     return this.#call('claimed()', () => this.publicClient.readContract({ ...this.#contract, functionName: 'claimed', args: [account] }));
   }

@@ -5,10 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { privateKeyToAccount } from 'viem/accounts';
-import { createTestClient, http, type Address, type Hex } from 'viem';
+import { createTestClient, createWalletClient, http, type Address, type Hex } from 'viem';
 import { epochRoot, mcpTokenAbi, startAnvil, type StartAnvilReturnType } from '@meshchain/contracts';
 import { rewardIdHash } from '@meshchain/protocol';
 import { sendClaim } from '../../src/chain/claim.ts';
+import { chainFor } from '../../src/chain/deployment.ts';
 import { DistributorClient } from '../../src/chain/distributor.ts';
 import { loadControlPlaneConfig, type ControlPlaneConfigInput } from '../../src/config.ts';
 import { RewardsService } from '../../src/rewards/service.ts';
@@ -109,6 +110,14 @@ describe('rewards on a real chain', () => {
     const balanceOf = (a: Address): Promise<bigint> => reader.readContract({ address: token, abi: mcpTokenAbi, functionName: 'balanceOf', args: [a] });
     assert.equal(await balanceOf(alice.address), 35_000n);
 
+    // Alice spends her MCP: the claimed total (kept by the token beside her balance) does not move with it.
+    const aliceWallet = createWalletClient({ chain: chainFor(anvil.chainId, anvil.rpcUrl), transport: http(anvil.rpcUrl), account: privateKeyToAccount(alice.key) });
+    await reader.waitForTransactionReceipt({
+      hash: await aliceWallet.writeContract({ address: token, abi: mcpTokenAbi, functionName: 'transfer', args: [carol.address, 35_000n] }),
+    });
+    const spent = await service.owner(alice.address);
+    assert.deepEqual([spent.balance, spent.claimedOnChain, spent.claimable], ['0', '35000', '0']);
+
     // Epoch 2: more work; cumulative trees pay only the difference.
     service.ledger.recordContribution(acceptedShard('job-2', 0, n1.id, 45)); // 50 units
     service.ledger.recordContribution(acceptedShard('job-2', 1, n2.id, 0)); // 5
@@ -124,7 +133,9 @@ describe('rewards on a real chain', () => {
     assert.equal(bobView.cumulativePosted, '20000', 'bob skipped epoch 1 and claims both at once');
     const bobClaim = await sendClaim({ rpcUrl: anvil.rpcUrl, chainId: anvil.chainId, privateKey: bob.key, distributor, account: bob.address, cumulativeAmount: 20_000n, proof: bobView.claim?.proof ?? [] });
     assert.equal(bobClaim.amount, 20_000n);
-    assert.equal(await balanceOf(alice.address), 85_000n);
+    assert.equal(await balanceOf(alice.address), 50_000n, 'alice was paid 35,000 + 50,000 and spent 35,000');
+    assert.equal(await balanceOf(carol.address), 35_000n);
+    assert.equal(await client.claimed(alice.address), 85_000n);
     assert.deepEqual((await postedEvents(reader, distributor)).map((e) => e.epoch), [1, 2]);
   });
 
