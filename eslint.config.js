@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', 'contracts/out/**', 'contracts/cache/**', 'contracts/lib/**', '**/.data/**'] },
+  { ignores: ['**/node_modules/**', 'contracts/out/**', 'contracts/cache/**', 'contracts/lib/**', '**/.data/**', 'image/cache/**', 'image/out/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

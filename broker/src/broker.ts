@@ -1,11 +1,11 @@
 import { Aedes, type AedesOptions, type AuthenticateError, type Client } from 'aedes';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { Duplex } from 'node:stream';
 import { LIMITS } from '@meshchain/protocol';
 import { pino, type Logger } from 'pino';
 import { canPublish, canSetWill, canSubscribe, type Identity } from './acl.ts';
 import { authenticateClient, CONNACK, type AuthPolicy } from './authenticate.ts';
-import { PacketSizeGuard } from './packet-guard.ts';
+import { PacketSizeScanner } from './packet-guard.ts';
+import { memoryPersistenceWithRetainedIndex } from './retained-index.ts';
 
 export interface BrokerOptions extends AuthPolicy {
   host?: string;
@@ -61,7 +61,7 @@ export class MeshBroker {
     const aedes = await Aedes.createBroker({
       id: 'meshchain-broker',
       maxClientsIdLength: 64,
-      persistence: this.#options.persistence,
+      persistence: this.#options.persistence ?? memoryPersistenceWithRetainedIndex(),
       mq: this.#options.mq,
       // A refusal in preConnect leaves the client without a CONNACK, so the will
       // is only noted here and judged in authenticate, which can answer.
@@ -161,17 +161,22 @@ export class MeshBroker {
     // MQTT is request/response at the packet level: with Nagle on, each lone
     // PUBACK or delivery waited ~40 ms for a delayed TCP ACK.
     socket.setNoDelay(true);
-    const guard = new PacketSizeGuard(maxPacketBytes);
-    guard.once('error', (error) => {
+    // The size guard reads every chunk aedes takes from the socket (aedes reads with
+    // `read()` on 'readable'), so an oversized packet is refused from its header.
+    // Wrapping the socket in guard and duplex streams instead cost ~8 KB per connection.
+    const scanner = new PacketSizeScanner(maxPacketBytes);
+    const read = socket.read.bind(socket);
+    socket.read = (size?: number): Buffer | null => {
+      const chunk = read(size) as Buffer | null;
+      const error = chunk ? scanner.scan(chunk) : null;
+      if (!error) return chunk;
       this.#stats.refusedPublishes++;
       this.#log.warn({ remote: socket.remoteAddress, reason: error.message }, 'connection closed: packet too large');
       socket.destroy();
-    });
+      return null;
+    };
     socket.on('error', () => socket.destroy());
-    socket.pipe(guard);
-    const connection = Duplex.from({ readable: guard, writable: socket });
-    socket.once('close', () => connection.destroy());
-    aedes.handle(connection);
+    aedes.handle(socket);
   }
 
   #refuseConnection(clientId: string, reason: string): void {

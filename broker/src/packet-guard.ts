@@ -1,22 +1,22 @@
 import { Transform, type TransformCallback } from 'node:stream';
 
 /**
- * Sits between a socket and aedes and refuses oversized MQTT packets from
- * their fixed header, before aedes' parser buffers the whole packet.
- * Bytes pass through unchanged.
+ * Reads MQTT fixed headers as bytes go by and refuses an oversized packet
+ * from its header, before anything buffers the whole packet. Bytes are not
+ * copied or changed; feed it every chunk of a connection, in order.
  */
-export class PacketSizeGuard extends Transform {
+export class PacketSizeScanner {
   readonly #maxPacketBytes: number;
   // Bytes of the current packet's body still to pass, or -1 while reading a fixed header.
   #remaining = -1;
   #header: number[] = [];
 
   constructor(maxPacketBytes: number) {
-    super();
     this.#maxPacketBytes = maxPacketBytes;
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+  /** Null while every packet so far fits; the error for the first that does not. */
+  scan(chunk: Buffer): PacketTooLargeError | null {
     let offset = 0;
     while (offset < chunk.length) {
       if (this.#remaining > 0) {
@@ -31,17 +31,31 @@ export class PacketSizeGuard extends Transform {
       if (this.#header.length === 1) continue;
       const last = this.#header[this.#header.length - 1] ?? 0;
       if (last & 0x80) {
-        if (this.#header.length > 4) return callback(new PacketTooLargeError('malformed remaining length'));
+        if (this.#header.length > 4) return new PacketTooLargeError('malformed remaining length');
         continue;
       }
       let length = 0;
       for (let i = this.#header.length - 1; i >= 1; i--) length = length * 128 + ((this.#header[i] ?? 0) & 0x7f);
       this.#header = [];
-      if (length > this.#maxPacketBytes) {
-        return callback(new PacketTooLargeError(`packet of ${length} bytes exceeds ${this.#maxPacketBytes}`));
-      }
+      if (length > this.#maxPacketBytes) return new PacketTooLargeError(`packet of ${length} bytes exceeds ${this.#maxPacketBytes}`);
       this.#remaining = length === 0 ? -1 : length;
     }
+    return null;
+  }
+}
+
+/** The scanner as a pass-through stream, for a connection that is a stream pipeline. */
+export class PacketSizeGuard extends Transform {
+  readonly #scanner: PacketSizeScanner;
+
+  constructor(maxPacketBytes: number) {
+    super();
+    this.#scanner = new PacketSizeScanner(maxPacketBytes);
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    const error = this.#scanner.scan(chunk);
+    if (error) return callback(error);
     callback(null, chunk);
   }
 }

@@ -25,8 +25,38 @@ export const controlPlaneConfigSchema = z.object({
   /** When set, API requests need `Authorization: Bearer <token>`. */
   apiToken: z.string().min(16).nullable().default(null),
   lease: z
-    .object({ baseMs: z.coerce.number().int().positive().default(30_000), perTokenMs: z.coerce.number().nonnegative().default(250) })
-    .default({ baseMs: 30_000, perTokenMs: 250 }),
+    .object({
+      baseMs: z.coerce.number().int().positive().default(30_000),
+      perTokenMs: z.coerce.number().nonnegative().default(250),
+      /** Each progress report from the holder moves its deadline to at least now + extendMs… */
+      extendMs: z.coerce.number().int().positive().default(30_000),
+      /** …but a lease never lives longer than this from when it was issued. */
+      maxAgeMs: z.coerce.number().int().positive().default(30 * 60_000),
+      /** After a start, no lease is reclaimed for this long: nodes could not report progress while the control plane was down. */
+      restartGraceMs: z.coerce.number().int().nonnegative().default(10_000),
+    })
+    .prefault({}),
+  /** Which nodes may take work (see control-plane/README.md, "Scheduling"). */
+  placement: z
+    .object({
+      /** Nodes with an older agent get no work; null: any version. */
+      minAgentVersion: z.string().regex(/^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$/, 'not a semantic version').nullable().default(null),
+      /** A node needs memory ≥ model size × memoryFactor. */
+      memoryFactor: z.coerce.number().min(0).default(1.25),
+    })
+    .prefault({}),
+  /** Speculative copies of straggling shards near the end of a job. */
+  stragglers: z
+    .object({
+      enabled: booleanish.default(true),
+      /** A shard straggles after factor × the median time of its job's finished shards… */
+      factor: z.coerce.number().min(1).default(3),
+      /** …and at least minRunMs… */
+      minRunMs: z.coerce.number().int().nonnegative().default(10_000),
+      /** …or, before any shard finished, after this fraction of its lease. */
+      leaseFraction: z.coerce.number().min(0).max(1).default(0.5),
+    })
+    .prefault({}),
   retry: z
     .object({
       delayMs: z.coerce.number().int().nonnegative().default(1_000),
@@ -82,6 +112,12 @@ export const controlPlaneConfigSchema = z.object({
       enabled: z.preprocess((v) => (v === 'false' || v === '0' ? false : v), z.coerce.boolean()).default(true),
       /** Largest accepted gap between the model's best logit and the claimed token's (measured noise ≤ ~0.02). */
       tolerance: z.coerce.number().positive().default(0.05),
+      /** Smallest accepted cosine similarity of a claimed embedding with the recomputed one (measured noise: none on CPU). */
+      minCosine: z.coerce.number().min(-1).max(1).default(0.999),
+      /** Hand sampled checks to online validator nodes of other owners; the control plane's own validator when none is free. */
+      validatorNodes: z.preprocess((v) => (v === 'false' || v === '0' ? false : v), z.coerce.boolean()).default(true),
+      /** How long a validator node has to answer a verification task before the control plane checks it itself. */
+      verifyTimeoutMs: z.coerce.number().int().positive().default(120_000),
       threads: z.coerce.number().int().min(1).default(1),
       maxQueue: z.coerce.number().int().min(1).default(256),
       /** Every result of a node is checked until this many checks in a row pass. */
@@ -111,6 +147,8 @@ const ENV: Record<string, (value: string) => Partial<Record<keyof ControlPlaneCo
   MESHCHAIN_ALLOWLIST: (v) => ({ allowlist: v.split(',').map((s) => s.trim()).filter(Boolean) }),
   MESHCHAIN_API_TOKEN: (v) => ({ apiToken: v }),
   MESHCHAIN_LOG_LEVEL: (v) => ({ logLevel: v }),
+  MESHCHAIN_MIN_AGENT_VERSION: (v) => ({ placement: { minAgentVersion: v } }),
+  MESHCHAIN_STRAGGLERS_ENABLED: (v) => ({ stragglers: { enabled: v } }),
   MESHCHAIN_TRUST_ENABLED: (v) => ({ trust: { enabled: v } }),
   MESHCHAIN_CHAIN_ENABLED: (v) => ({ chain: { enabled: v } }),
   MESHCHAIN_CHAIN_RPC_URL: (v) => ({ chain: { rpcUrl: v } }),

@@ -19,7 +19,10 @@ import type { BatcherFaults } from './rewards/batcher.ts';
 import { RewardsService } from './rewards/service.ts';
 import type { ChainInfo } from './rewards/types.ts';
 import { ArtifactStore } from './ota/artifact-store.ts';
+import { ConflictError } from './errors.ts';
 import { ReleaseStore } from './ota/release-store.ts';
+import { RolloutRunner } from './ota/rollout-runner.ts';
+import { RolloutStore } from './ota/rollout-store.ts';
 
 export const CONTROL_PLANE_VERSION = '0.1.0';
 
@@ -42,6 +45,7 @@ interface Running {
   orchestrator: Orchestrator;
   rewards: RewardsService | null;
   trust: SpotChecker;
+  rollouts: RolloutRunner;
   info: ControlPlaneInfo;
 }
 
@@ -96,6 +100,10 @@ export class ControlPlane {
       config: { ...config.trust, sampling: config.trust },
       ...(rewards ? { onForfeit: (nodeId: string, jobId: string | undefined, reason: string) => void rewards.ledger.forfeitContributions({ nodeId, ...(jobId ? { jobId } : {}), reason }) } : {}),
       onVerdict: () => orchestrator?.requestSchedule(),
+      // Validator nodes: checks go to online validators of other owners, as signed `verify` tasks.
+      nodes,
+      publish: (nodeId, body) => link.publish('assignment', nodeId, body),
+      modelUrl: (sha256) => `${apiUrl}/v1/models/${sha256}`,
     });
     const rewardHooks = rewards?.intakeHooks ?? {};
     const intake = new ResultIntake(db, jobs, leases, nodes, {
@@ -129,7 +137,18 @@ export class ControlPlane {
       signer,
       logger: log.child({ component: 'link' }),
       maxSkewMs: config.maxSkewMs,
-      onMessage: (message) => orchestrator?.handle(message),
+      onMessage: (message) => (message.kind === 'updateStatus' && message.nodeId ? rollouts.handleStatus(message.nodeId, message.envelope) : orchestrator?.handle(message)),
+    });
+    let apiUrl = '';
+    const rollouts = new RolloutRunner({
+      db,
+      rollouts: new RolloutStore(db),
+      releases,
+      nodes,
+      publishOffer: (nodeId, body) => link.publish('updateOffer', nodeId, body),
+      artifactBaseUrl: () => apiUrl,
+      logger: log.child({ component: 'rollouts' }),
+      tickMs: config.tickMs,
     });
 
     // The orchestrator is built after the API listens: assignments carry
@@ -145,13 +164,17 @@ export class ControlPlane {
       models,
       aggregator,
       onJobSubmitted: () => orchestrator?.requestSchedule(),
+      cancelJob: (jobId, reason) => {
+        if (!orchestrator) throw new ConflictError('the control plane is still starting');
+        return orchestrator.cancelJob(jobId, reason);
+      },
       sendCommand: (nodeId, command) => link.publish('command', nodeId, command),
       trust,
       rewards,
-      ota: { artifacts, releases },
+      ota: { artifacts, releases, rollouts },
     });
     const listening = await api.start();
-    const apiUrl = config.publicApiUrl ?? listening.url;
+    apiUrl = config.publicApiUrl ?? listening.url;
 
     orchestrator = new Orchestrator({
       jobs,
@@ -163,6 +186,8 @@ export class ControlPlane {
       link,
       logger: log.child({ component: 'orchestrator' }),
       leaseTiming: config.lease,
+      placement: config.placement,
+      stragglers: config.stragglers.enabled ? config.stragglers : null,
       modelBaseUrl: apiUrl,
       tickMs: config.tickMs,
       trust,
@@ -177,6 +202,7 @@ export class ControlPlane {
     await link.start();
     orchestrator.start();
     trust.start();
+    rollouts.start();
 
     const info: ControlPlaneInfo = {
       controlPlaneId: id,
@@ -187,7 +213,7 @@ export class ControlPlane {
       enrollment: config.enrollment,
       chain: rewards ? rewards.chainInfo : null,
     };
-    this.#running = { db, broker, link, api, orchestrator, rewards, trust, info };
+    this.#running = { db, broker, link, api, orchestrator, rewards, trust, rollouts, info };
     log.info(info, 'control plane ready');
     return info;
   }
@@ -197,6 +223,7 @@ export class ControlPlane {
     this.#running = null;
     if (!running) return;
     running.orchestrator.stop();
+    running.rollouts.stop();
     await running.trust.stop();
     await running.api.stop();
     await running.link.stop();

@@ -1,4 +1,4 @@
-import type { AssignmentBody, BodyOf, DownKind, GenerationSettings, OpenedMessage } from '@meshchain/protocol';
+import type { BodyOf, DownKind, GenerationSettings, OpenedMessage } from '@meshchain/protocol';
 import type { Logger } from 'pino';
 import type { Aggregator } from './aggregate/aggregator.ts';
 import type { ResultIntake } from './intake/result-intake.ts';
@@ -7,15 +7,32 @@ import type { Job } from './jobs/types.ts';
 import type { ControlLink } from './link/control-link.ts';
 import type { ModelStore } from './models/model-store.ts';
 import type { NodeStore } from './nodes/node-store.ts';
-import type { LeaseStore } from './scheduler/lease-store.ts';
-import { planPlacements, type NodeSlot } from './scheduler/placement.ts';
+import type { CancelReport, Lease, LeaseStore } from './scheduler/lease-store.ts';
+import {
+  DEFAULT_PLACEMENT_POLICY,
+  planPlacements,
+  planSpeculation,
+  type JobDemand,
+  type JobPace,
+  type NodeSlot,
+  type PlacementPolicy,
+  type StragglerPolicy,
+} from './scheduler/placement.ts';
+import type { Shard } from './jobs/types.ts';
 import type { SpotChecker } from './trust/spot-checker.ts';
+import { workloadModule } from './workloads/index.ts';
 
 export interface LeaseTiming {
   /** Fixed part of every lease. */
   baseMs: number;
   /** Added per token the shard may generate (inputs × maxTokens). */
   perTokenMs: number;
+  /** Progress from the holder moves the deadline to at least now + extendMs… */
+  extendMs?: number;
+  /** …up to this long after the lease was issued. */
+  maxAgeMs?: number;
+  /** After start, the sweeper waits this long: progress could not arrive while the control plane was down. */
+  restartGraceMs?: number;
 }
 
 export interface OrchestratorOptions {
@@ -36,9 +53,16 @@ export interface OrchestratorOptions {
   creditedUnits?: (resultId: string) => number | null;
   /** Spot checks: sampled results are recomputed before their job completes; quarantined nodes get no work. */
   trust?: SpotChecker;
+  /** Which nodes may take work: agent version, memory (default: any version, memory ≥ 1.25 × model). */
+  placement?: PlacementPolicy;
+  /** Speculative copies of straggling shards; null or absent: none. */
+  stragglers?: StragglerPolicy | null;
   /** A verified binding of a node to an owner (the rewards component records it); absent: bindings are ignored. */
   onBinding?: (nodeId: string, envelope: Extract<OpenedMessage, { kind: 'binding' }>['envelope']) => void;
 }
+
+/** Scheduling passes are at least this far apart (ms); requests in between share the next pass. */
+const MIN_PASS_INTERVAL_MS = 5;
 
 export function leaseDuration(timing: LeaseTiming, inputs: number, settings: GenerationSettings): number {
   return timing.baseMs + inputs * settings.maxTokens * timing.perTokenMs;
@@ -55,6 +79,9 @@ export class Orchestrator {
   #timer: NodeJS.Timeout | null = null;
   #schedulePending = false;
   #stopped = true;
+  #lastPass = Number.NEGATIVE_INFINITY;
+  #lastSpeculation = 0;
+  #startedAt = 0;
 
   constructor(options: OrchestratorOptions) {
     this.#o = options;
@@ -63,6 +90,7 @@ export class Orchestrator {
 
   start(): void {
     this.#stopped = false;
+    this.#startedAt = Date.now();
     this.#timer = setInterval(() => this.requestSchedule(), this.#o.tickMs);
     this.#timer.unref();
     this.requestSchedule();
@@ -92,6 +120,8 @@ export class Orchestrator {
         this.#onResult(nodeId, message.envelope);
         break;
       case 'handback': {
+        // A validator node giving back a verification task: the control plane checks that result itself.
+        if (this.#o.trust?.receiveHandback(nodeId, message.body)) return;
         const lease = this.#o.leases.getLease(message.body.leaseId);
         if (lease && lease.nodeId === nodeId) {
           // A node that could not run the shard must not get it straight back.
@@ -104,6 +134,9 @@ export class Orchestrator {
         }
         break;
       }
+      case 'progress':
+        this.#onProgress(nodeId, message.body);
+        return;
       case 'binding':
         if (this.#o.onBinding) this.#o.onBinding(nodeId, message.envelope);
         else this.#log.debug({ nodeId }, 'binding ignored: rewards are disabled');
@@ -125,7 +158,44 @@ export class Orchestrator {
     this.requestSchedule();
   }
 
+  #onProgress(nodeId: string, body: BodyOf<'progress'>): void {
+    const lease = this.#o.leases.getLease(body.leaseId);
+    const outcome =
+      lease && lease.shardId !== body.shardId
+        ? { extended: false as const, reason: `lease ${body.leaseId} is not a lease of shard ${body.shardId}` }
+        : this.#o.leases.extendLease(body.leaseId, nodeId, {
+            extendMs: this.#o.leaseTiming.extendMs ?? this.#o.leaseTiming.baseMs,
+            maxAgeMs: this.#o.leaseTiming.maxAgeMs ?? 30 * 60_000,
+          });
+    const fields = { nodeId, shardId: body.shardId, leaseId: body.leaseId, done: body.done, tokens: body.tokens };
+    if (outcome.extended) this.#log.debug({ ...fields, until: outcome.until }, 'progress: lease extended');
+    else this.#log.info({ ...fields, reason: outcome.reason }, 'progress ignored');
+  }
+
+  /**
+   * Cancels a running job: queued shards are dropped, live leases revoked,
+   * and every node running one of its shards is told to stop. Throws
+   * NotFoundError / ConflictError (unknown job, job already finished).
+   */
+  cancelJob(jobId: string, reason = 'cancelled by its submitter'): CancelReport {
+    const report = this.#o.leases.cancelJob(jobId, reason);
+    const byNode = new Map<string, string[]>();
+    for (const lease of report.revoked) byNode.set(lease.nodeId, [...(byNode.get(lease.nodeId) ?? []), lease.leaseId]);
+    for (const [nodeId, leaseIds] of byNode) this.#send('command', nodeId, { type: 'cancel', jobId, leaseIds, reason: reason.slice(0, 256) });
+    this.#log.warn({ jobId, reason, droppedShards: report.droppedShards, revokedLeases: report.revoked.length }, 'job cancelled');
+    this.requestSchedule();
+    return report;
+  }
+
   #onResult(nodeId: string, envelope: Extract<OpenedMessage, { kind: 'result' }>['envelope']): void {
+    if (envelope.body.workload === 'verify') {
+      // A validator node's verdict on a verification task: the spot checker takes it (trust/).
+      const receipt = this.#o.trust?.receiveVerdict(nodeId, envelope) ?? { status: 'rejected' as const, reason: 'spot checks are off' };
+      const { shardId, leaseId } = envelope.body;
+      this.#send('ack', nodeId, { resultId: envelope.id, shardId, leaseId, status: receipt.status, ...(receipt.status === 'accepted' ? {} : { reason: receipt.reason.slice(0, 512) }) });
+      return;
+    }
+    const rivals = this.#o.leases.activeLeasesOf(envelope.body.shardId).filter((l) => l.id !== envelope.body.leaseId);
     const outcome = this.#o.intake.receive(envelope, nodeId);
     const { verdict } = outcome;
     const logFields = { nodeId, shardId: outcome.shardId, resultId: envelope.id, verdict: verdict.status };
@@ -139,6 +209,13 @@ export class Orchestrator {
       ...(verdict.status === 'accepted' ? {} : { reason: verdict.reason.slice(0, 512) }),
       ...(verdict.status === 'accepted' ? unitsField(this.#o.creditedUnits?.(envelope.id) ?? null) : {}),
     });
+    if (verdict.status === 'accepted' && !outcome.redelivered) {
+      // The other copy of a speculated shard lost: its lease is superseded, its node may stop.
+      for (const loser of rivals) {
+        this.#log.info({ shardId: loser.shardId, nodeId: loser.nodeId, leaseId: loser.id }, 'speculative race lost; lease released');
+        this.#send('command', loser.nodeId, { type: 'cancel', jobId: envelope.body.jobId, leaseIds: [loser.id], reason: 'another copy of the shard finished first' });
+      }
+    }
     this.#o.trust?.kick();
     // A job whose last results await a spot check completes on the pass after the check.
     if (outcome.jobComplete && !this.#o.trust?.hasPending(outcome.jobId)) {
@@ -147,19 +224,28 @@ export class Orchestrator {
     }
   }
 
-  /** Coalesces scheduling requests into one pass per turn of the event loop. */
+  /**
+   * Coalesces scheduling requests: one pass per turn of the event loop, and
+   * under load at most one pass per MIN_PASS_INTERVAL_MS, so a pass (which
+   * reads the queue and the fleet) serves every result that arrived since
+   * the last one instead of running once per result.
+   */
   requestSchedule(): void {
     if (this.#schedulePending || this.#stopped) return;
     this.#schedulePending = true;
-    setImmediate(() => {
+    const run = (): void => {
       this.#schedulePending = false;
       if (this.#stopped) return;
+      this.#lastPass = performance.now();
       try {
         this.#schedule();
       } catch (error) {
         this.#log.error({ err: error }, 'scheduling pass failed');
       }
-    });
+    };
+    const wait = MIN_PASS_INTERVAL_MS - (performance.now() - this.#lastPass);
+    if (wait > 0) setTimeout(run, wait);
+    else setImmediate(run);
   }
 
   #schedule(now = Date.now()): void {
@@ -167,48 +253,136 @@ export class Orchestrator {
       const manifest = this.#o.aggregator.completeJob(jobId);
       this.#log.info({ jobId, root: manifest.root }, 'job completed (recovered)');
     }
-    const reclaimed = this.#o.leases.reclaimExpiredLeases(now);
+    // Right after a (re)start, leases whose holders could not report progress to a dead control plane are not reclaimed yet.
+    const sweep = now - this.#startedAt >= (this.#o.leaseTiming.restartGraceMs ?? 0);
+    const reclaimed = sweep ? this.#o.leases.reclaimExpiredLeases(now) : { expired: [], promoted: [], failedJobs: [] };
     for (const lease of reclaimed.expired) this.#log.warn(lease, 'lease expired');
+    for (const promoted of reclaimed.promoted) this.#log.info(promoted, 'lease expired; its speculative copy carries on');
     for (const failed of reclaimed.failedJobs) this.#log.error(failed, 'job failed');
 
     if (!this.#o.link.connected) return;
-    const queue = this.#o.leases.queuedShards(now);
-    if (queue.length === 0) return;
-    const active = this.#o.leases.activeLeaseCounts();
-    const quarantined = this.#o.trust?.quarantined() ?? new Set<string>();
-    const slots: NodeSlot[] = this.#o.nodes.workers().filter((node) => !quarantined.has(node.id)).map((node) => ({
-      nodeId: node.id,
-      freeSlots: (node.capabilities?.maxConcurrentShards ?? 1) - (active.get(node.id) ?? 0),
-      cachedModels: new Set(node.capabilities?.models ?? []),
-    }));
+    const speculate = this.#o.stragglers && now - this.#lastSpeculation >= this.#o.tickMs;
+    // A shard one node of an owner got wrong goes to another owner's node (trust/validator-nodes.ts).
+    const queued = this.#o.leases.queuedShards(now, 500);
+    const queue = this.#o.trust?.withOwnerExclusions(queued) ?? queued;
+    if (queue.length === 0 && !speculate) return;
+    const slots = this.#nodeSlots(now);
+    let free = slots.reduce((sum, n) => sum + Math.max(0, n.freeSlots), 0);
+    if (free === 0) return;
+
     const jobs = new Map<string, Job>();
     const jobOf = (id: string): Job => {
       let job = jobs.get(id);
       if (!job) jobs.set(id, (job = this.#o.jobs.getJob(id)));
       return job;
     };
-    for (const placement of planPlacements(queue, (jobId) => jobOf(jobId).modelSha256, slots)) {
-      const shard = queue.find((s) => s.id === placement.shardId);
+    if (queue.length > 0) {
+      const running = this.#o.leases.activeLeasesByJob();
+      const demands = new Map<string, JobDemand>();
+      for (const shard of queue) {
+        let demand = demands.get(shard.jobId);
+        if (!demand) {
+          const job = jobOf(shard.jobId);
+          demand = { jobId: job.id, priority: job.priority, createdAt: job.createdAt, ...this.#modelOf(job), running: running.get(job.id) ?? 0, queued: [] };
+          demands.set(job.id, demand);
+        }
+        (demand.queued as Shard[]).push(shard);
+      }
+      const byId = new Map(queue.map((s) => [s.id, s]));
+      const slotOf = new Map(slots.map((n) => [n.nodeId, n]));
+      const placements = planPlacements([...demands.values()], slots, this.#placement);
+      // Every lease of the pass in one transaction (one commit), and assignments only once it is committed.
+      const leased = this.#o.leases.batch(() =>
+        placements.flatMap((placement) => {
+          const shard = byId.get(placement.shardId);
+          if (!shard) return [];
+          const job = jobOf(shard.jobId);
+          const lease = this.#o.leases.leaseShard(shard.id, placement.nodeId, this.#leaseMs(job, shard), now);
+          return lease ? [{ placement, shard, job, lease }] : [];
+        }),
+      );
+      for (const { placement, shard, job, lease } of leased) {
+        const slot = slotOf.get(placement.nodeId);
+        if (slot) slot.freeSlots--;
+        free--;
+        this.#assign(job, shard, lease, 'shard assigned');
+      }
+    }
+    if (speculate && free > 0) {
+      this.#lastSpeculation = now;
+      this.#speculate(slots, jobOf, now);
+    }
+  }
+
+  /** Near the end of a job, a copy of each straggling shard goes to another node (see scheduler/placement.ts). */
+  #speculate(slots: NodeSlot[], jobOf: (id: string) => Job, now: number): void {
+    const policy = this.#o.stragglers;
+    if (!policy) return;
+    const candidates = this.#o.leases.leasedShardsOfDrainedJobs();
+    if (candidates.length === 0) return;
+    const paces = new Map<string, JobPace>();
+    for (const { shard } of candidates) {
+      if (paces.has(shard.jobId)) continue;
+      const job = jobOf(shard.jobId);
+      paces.set(job.id, { jobId: job.id, ...this.#modelOf(job), completedMs: this.#o.leases.completedShardTimes(job.id), leaseMs: this.#leaseMs(job, shard) });
+    }
+    const running = candidates.map(({ shard, leasedAt }) => ({
+      shardId: shard.id,
+      jobId: shard.jobId,
+      nodeId: shard.nodeId ?? '',
+      leasedAt,
+      excludedNodes: shard.excludedNodes,
+    }));
+    const byId = new Map(candidates.map(({ shard }) => [shard.id, shard]));
+    for (const copy of planSpeculation(running, [...paces.values()], slots, now, policy, this.#placement)) {
+      const shard = byId.get(copy.shardId);
       if (!shard) continue;
       const job = jobOf(shard.jobId);
-      const lease = this.#o.leases.leaseShard(shard.id, placement.nodeId, leaseDuration(this.#o.leaseTiming, shard.inputs.length, job.settings), now);
+      const lease = this.#o.leases.leaseSpeculativeCopy(shard.id, copy.nodeId, this.#leaseMs(job, shard), now);
       if (!lease) continue;
-      const model = this.#o.models.get(job.modelSha256);
-      const body: AssignmentBody = {
-        jobId: job.id,
-        shardId: shard.id,
-        shardIndex: shard.idx,
-        leaseId: lease.id,
-        leaseUntil: lease.until,
-        workload: 'infer',
-        model: { sha256: model.sha256, size: model.size, url: `${this.#o.modelBaseUrl}/v1/models/${model.sha256}` },
-        inputs: shard.inputs,
-        inputHash: shard.inputHash,
-        settings: job.settings,
-      };
-      this.#log.info({ shardId: shard.id, nodeId: placement.nodeId, leaseId: lease.id }, 'shard assigned');
-      this.#send('assignment', placement.nodeId, body);
+      this.#assign(job, shard, lease, 'straggler: speculative copy assigned');
     }
+  }
+
+  /** Online workers with their free slots and standing (quarantine, failed checks, owner, heat, version, memory). */
+  #nodeSlots(now: number): NodeSlot[] {
+    const active = this.#o.leases.activeLeaseCounts();
+    const quarantined = this.#o.trust?.quarantined() ?? new Set<string>();
+    const standing = this.#o.leases.nodeStanding();
+    return this.#o.nodes.workers(now).map((node) => ({
+      nodeId: node.id,
+      freeSlots: (node.capabilities?.maxConcurrentShards ?? 1) - (active.get(node.id) ?? 0),
+      cachedModels: new Set(node.capabilities?.models ?? []),
+      memoryBytes: node.capabilities?.hardware.memoryBytes ?? null,
+      overheating: false, // workers() already leaves out nodes with a fresh overheating report
+      quarantined: quarantined.has(node.id),
+      failedChecks: standing.get(node.id)?.failedChecks ?? 0,
+      agentVersion: node.capabilities?.agentVersion ?? '',
+      owner: standing.get(node.id)?.owner ?? null,
+      workloads: new Set(node.capabilities?.runtimes.map((r) => r.workload) ?? []),
+    }));
+  }
+
+  get #placement(): PlacementPolicy {
+    return this.#o.placement ?? DEFAULT_PLACEMENT_POLICY;
+  }
+
+  #modelOf(job: Job): { modelSha256: string; modelSize: number; workload: string } {
+    if (!job.modelSha256) return { modelSha256: '', modelSize: 0, workload: job.workload };
+    return { modelSha256: job.modelSha256, modelSize: this.#o.models.get(job.modelSha256).size, workload: job.workload };
+  }
+
+  #leaseMs(job: Job, shard: Shard): number {
+    return workloadModule(job.workload).leaseMs(this.#o.leaseTiming, job, shard);
+  }
+
+  /** Builds the signed assignment of a lease and sends it to the lease's node. */
+  #assign(job: Job, shard: Shard, lease: Lease, what: string): void {
+    const model = job.modelSha256 === null ? null : this.#o.models.get(job.modelSha256);
+    const modelRef = model && { sha256: model.sha256, size: model.size, url: `${this.#o.modelBaseUrl}/v1/models/${model.sha256}` };
+    const body = workloadModule(job.workload).assignment(job, shard, lease, modelRef);
+    this.#log.info({ shardId: shard.id, nodeId: lease.nodeId, leaseId: lease.id }, what);
+    this.#send('assignment', lease.nodeId, body);
   }
 
   #send<K extends DownKind>(kind: K, nodeId: string, body: BodyOf<K>): void {

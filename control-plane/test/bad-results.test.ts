@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { encodeMessage, topicFor, type Envelope, type ResultBody } from '@meshchain/protocol';
+import { encodeMessage, inferAssignment, topicFor, type Envelope, type InferResultBody } from '@meshchain/protocol';
 import { Agent, loadAgentConfig } from '@meshchain/device-agent';
 import { writeTinyModel } from '@meshchain/scripts/model';
 import { ApiClient } from '../src/index.ts';
@@ -44,14 +44,14 @@ describe('bad results are refused and the job is still completed by an honest no
     await r2.announce();
 
     const { job } = await api.submitJob({ workload: 'infer', model: modelSha, prompts: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'], shardSize: 4, settings: { maxTokens: 4 } });
-    const a1 = (await r1.next('assignment')).body;
-    const a2 = (await r2.next('assignment')).body;
+    const a1 = inferAssignment((await r1.next('assignment')).body);
+    const a2 = inferAssignment((await r2.next('assignment')).body);
     assert.notEqual(a1.shardId, a2.shardId);
     // Both leave the pool of workers (still connected), so requeued shards wait for the honest node.
     await r1.send('presence', { state: 'offline', since: Date.now() });
     await r2.send('presence', { state: 'offline', since: Date.now() });
 
-    const resultFor = (a: typeof a1, patch: Partial<ResultBody> = {}): ResultBody => ({
+    const resultFor = (a: typeof a1, patch: Partial<InferResultBody> = {}): InferResultBody => ({
       jobId: a.jobId,
       shardId: a.shardId,
       leaseId: a.leaseId,
@@ -70,7 +70,7 @@ describe('bad results are refused and the job is still completed by an honest no
 
     // r1: a tampered signature, then garbage, then a result for the wrong inputs.
     const sealed = r1.seal('result', resultFor(a1));
-    const tampered: Envelope<'result'> = { ...sealed, body: { ...sealed.body, outputs: sealed.body.outputs.map((o) => ({ ...o, tokens: [1] })) } };
+    const tampered: Envelope<'result'> = { ...sealed, body: { ...resultFor(a1), outputs: resultFor(a1).outputs.map((o) => ({ ...o, tokens: [1] })) } };
     await r1.sendRaw(topicFor('result', r1.id), encodeMessage(tampered));
     await r1.sendRaw(topicFor('result', r1.id), Buffer.from('{"v":1,"kind":"result", not json'));
     await r1.send('result', resultFor(a1, { inputHash: 'f'.repeat(64) }));

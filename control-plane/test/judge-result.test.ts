@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { canonicalHash, type ResultBody } from '@meshchain/protocol';
+import { canonicalHash, type InferResultBody } from '@meshchain/protocol';
 import { judgeResult, type ResultContext } from '../src/intake/judge-result.ts';
 import type { Job, Shard } from '../src/jobs/types.ts';
 import type { Lease } from '../src/scheduler/lease-store.ts';
@@ -9,19 +9,19 @@ const inputs = [{ index: 4, prompt: 'a' }, { index: 5, prompt: 'b' }];
 const job: Job = {
   id: 'job_1', workload: 'infer', modelSha256: 'a'.repeat(64),
   settings: { maxTokens: 3, temperature: 0, seed: 0, contextSize: 64, batchSize: 64, addBos: true },
-  shardSize: 2, inputCount: 6, shardCount: 3, state: 'running', error: null, createdAt: 0, completedAt: null, manifestRoot: null,
+  shardSize: 2, inputCount: 6, shardCount: 3, state: 'running', error: null, createdAt: 0, completedAt: null, manifestRoot: null, priority: 10,
 };
 const shard: Shard = {
   id: 'job_1.2', jobId: 'job_1', idx: 2, inputs, inputHash: canonicalHash(inputs), state: 'leased', leaseId: 'lease_a', nodeId: 'mnA',
   leaseUntil: 1, attempts: 0, nextAttemptAt: 0, excludedNodes: [], resultId: null, resultHash: null, completedAt: null, lastError: null,
 };
-const lease: Lease = { id: 'lease_a', shardId: 'job_1.2', nodeId: 'mnA', issuedAt: 0, until: 1, state: 'active' };
-const body: ResultBody = {
+const lease: Lease = { id: 'lease_a', shardId: 'job_1.2', nodeId: 'mnA', issuedAt: 0, until: 1, state: 'active', speculative: false, progressAt: null };
+const body: InferResultBody = {
   jobId: 'job_1', shardId: 'job_1.2', leaseId: 'lease_a', modelSha256: 'a'.repeat(64), inputHash: canonicalHash(inputs),
   outputs: [{ index: 4, tokens: [1, 2, 3], text: 'x', finishReason: 'length' }, { index: 5, tokens: [1], text: 'y', finishReason: 'eos' }],
   stats: { promptTokens: 2, generatedTokens: 4, computeMs: 1 },
 };
-const ctx = (patch: Partial<ResultContext> = {}, bodyPatch: Partial<ResultBody> = {}): ResultContext => ({ nodeId: 'mnA', body: { ...body, ...bodyPatch }, job, shard, lease, ...patch });
+const ctx = (patch: Partial<ResultContext> = {}, bodyPatch: Partial<InferResultBody> = {}): ResultContext => ({ nodeId: 'mnA', body: { ...body, ...bodyPatch }, job, shard, lease, ...patch });
 
 describe('judgeResult', () => {
   it('accepts a result that matches its lease, hashes and shape', () => {
@@ -49,7 +49,7 @@ describe('judgeResult', () => {
   });
 
   it('penalizes wrong hashes and a wrong output shape', () => {
-    const cases: [Partial<ResultBody>, RegExp][] = [
+    const cases: [Partial<InferResultBody>, RegExp][] = [
       [{ modelSha256: 'b'.repeat(64) }, /wrong model hash/],
       [{ inputHash: 'c'.repeat(64) }, /wrong input hash/],
       [{ outputs: body.outputs.slice(0, 1) }, /expected 2 outputs/],

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { createAuthToken, type AckBody, type HandbackBody, type OpenedMessage } from '@meshchain/protocol';
-import { AGENT_VERSION, describeNode } from './capabilities.ts';
+import { describeNode } from './capabilities.ts';
 import type { AgentConfig } from './config/config.ts';
 import { BindingPublisher, writeBinding } from './identity/binding.ts';
 import { loadOrCreateIdentity, type NodeIdentity } from './identity/identity.ts';
@@ -14,6 +14,9 @@ import { DEFAULT_RECONNECT_BACKOFF } from './link/backoff.ts';
 import { NodeLink } from './link/node-link.ts';
 import { ModelCache } from './models/model-cache.ts';
 import { Outbox } from './outbox/outbox.ts';
+import { loadOtaConfig, type OtaConfig } from './ota/ota-config.ts';
+import { OtaService, type SystemOtaOptions } from './ota/ota-service.ts';
+import { raucSystemOptions } from './ota/rauc-system.ts';
 import { LlamaRuntime } from './runtimes/llama/index.ts';
 import { StatusHub } from './status/status-hub.ts';
 import { openAgentDatabase, type Db } from './store/db.ts';
@@ -46,6 +49,12 @@ export interface AgentOptions {
   telemetrySource?: TelemetrySource;
   /** Replaces the configured LED (tests). */
   ledBackend?: LedBackend;
+  /** OTA settings; default: from `MESHNODE_*` variables (see `ota/ota-config.ts`). */
+  ota?: OtaConfig;
+  /** `system` updates (RAUC on a box, a fake in tests); absent, system updates are refused. */
+  system?: SystemOtaOptions;
+  /** Start the llama worker at start (default) or at the first shard (fleets of simulated boxes). */
+  startRuntime?: boolean;
 }
 
 interface Running {
@@ -62,6 +71,7 @@ interface Running {
   webServer: LocalWebServer | null;
   sampler: TelemetrySampler;
   binding: BindingPublisher;
+  ota: OtaService;
   flushTimer: NodeJS.Timeout;
 }
 
@@ -134,7 +144,9 @@ export class Agent {
     if (identity.created) log.info('created node identity');
 
     // The owner's view first, so the LED shows "booting" while the rest comes up.
-    const web = new WebStatusStore(initialWebSnapshot({ nodeId: identity.nodeId, agentVersion: AGENT_VERSION, broker: config.mqttUrl }));
+    const otaConfig = this.#options.ota ?? loadOtaConfig(process.env);
+    const agentVersion = otaConfig.agentVersion;
+    const web = new WebStatusStore(initialWebSnapshot({ nodeId: identity.nodeId, agentVersion, broker: config.mqttUrl }));
     for (const record of this.#pendingLogs) web.log(record);
     this.#pendingLogs = [];
     const led = new LedController({ backend: await this.#openLed(log) });
@@ -171,6 +183,10 @@ export class Agent {
       onCurrentChange: () => hub.setCurrent(runner.current),
       ...(this.#options.faults?.crashAfterOutbox ? { afterResultStored: () => process.kill(process.pid, 'SIGKILL') } : {}),
       onHandback: handback,
+      onProgress: (body) => {
+        if (link?.connected) link.publish('progress', body).catch((error: unknown) => log.debug({ err: error, shardId: body.shardId }, 'progress not sent'));
+      },
+      progressIntervalMs: config.progressIntervalMs,
     });
     const recovered = runner.recover();
     if (recovered > 0) log.warn({ shards: recovered }, 'resuming shards interrupted by a restart');
@@ -196,8 +212,10 @@ export class Agent {
         if (!r) return;
         hub.setConnected(true, config.mqttUrl);
         r.link
-          .publish('capabilities', describeNode({ roles: config.roles, models: r.models.cached(), engineVersion: engineVersion() }))
-          .catch((error: unknown) => log.warn({ err: error }, 'capabilities not sent'));
+          .publish('capabilities', { ...describeNode({ roles: config.roles, models: r.models.cached(), engineVersion: engineVersion() }), agentVersion })
+          // Healthy, for an update being confirmed: connected and the control plane's broker has our capabilities.
+          .then(() => markHealthy(), (error: unknown) => log.warn({ err: error }, 'capabilities not sent'));
+        r.ota.onConnect();
         r.outbox.resetSchedule();
         void this.#flushOutbox();
         void r.binding.publish(true);
@@ -233,10 +251,37 @@ export class Agent {
         })
       : null;
 
-    await runtime.start();
+    let markHealthy = (): void => {};
+    const healthy = new Promise<void>((resolve) => {
+      markHealthy = resolve;
+    });
+    const ota = new OtaService({
+      config: otaConfig,
+      dataDir: config.dataDir,
+      logger: log.child({ component: 'ota' }),
+      publish: (body) => (link?.connected ? link.publish('updateStatus', body) : Promise.reject(new Error('not connected'))),
+      drain: (signal) => runner.drain(signal),
+      resumeWork: () => runner.resume(),
+      restart: async () => {
+        const onRestart = this.#options.onRestart;
+        if (!onRestart) {
+          log.error('update installed, but this agent has no supervisor to restart it; the new release runs at the next start');
+          return;
+        }
+        setImmediate(onRestart);
+      },
+      health: () => healthy,
+      onDisplay: (display) => hub.setUpdate(display),
+      authorization: () => `MeshNode ${createAuthToken(identity.signer, 'node')}`,
+      system: this.#options.system ?? (otaConfig.systemUpdates === 'rauc' ? raucSystemOptions() : null),
+    });
+
+    if (this.#options.startRuntime !== false) await runtime.start();
     const flushTimer = setInterval(() => void this.#flushOutbox(), Math.min(5_000, config.ackTimeoutMs));
     flushTimer.unref();
-    this.#running = { db, identity, link, runtime, runner, outbox, models, hub, led, web, webServer, sampler, binding, flushTimer };
+    this.#running = { db, identity, link, runtime, runner, outbox, models, hub, led, web, webServer, sampler, binding, ota, flushTimer };
+    // Recovers an interrupted update and, after one, confirms the new release (or puts the old one back).
+    await ota.start();
     this.#refreshWork();
     await webServer?.start();
     sampler.start();
@@ -254,6 +299,7 @@ export class Agent {
     if (!r) return;
     this.#log.info({ graceMs: this.#config.shutdownGraceMs }, 'stopping');
     r.hub.setPhase('stopping');
+    await r.ota.stop();
     await r.runner.stop(this.#config.shutdownGraceMs);
     await this.#flushOutbox();
     clearInterval(r.flushTimer);
@@ -324,9 +370,16 @@ export class Agent {
       r.runner.kick();
     } else if (message.kind === 'ack') {
       this.#onAck(r, message.body);
+    } else if (message.kind === 'updateOffer') {
+      this.#log.info({ rolloutId: message.body.rolloutId, releaseId: message.body.releaseId, force: message.body.force }, 'update offer');
+      r.ota.handleOffer(message.body);
     } else if (message.kind === 'command') {
       this.#log.info({ command: message.body }, 'command');
       if (message.body.type === 'identify') r.hub.identify(message.body.seconds);
+      else if (message.body.type === 'cancel') {
+        const dropped = r.runner.cancel(message.body.jobId, message.body.leaseIds, message.body.reason);
+        this.#log.warn({ jobId: message.body.jobId, dropped, reason: message.body.reason }, 'work cancelled by the control plane');
+      }
     } else {
       this.#log.warn({ kind: message.kind }, 'unexpected message kind');
     }
@@ -348,7 +401,10 @@ export class Agent {
     try {
       const now = Date.now();
       for (const entry of r.outbox.due(now, this.#config.maxSkewMs / 2)) {
-        await r.link.publishEnvelope(entry.envelope);
+        // mqtt.js never settles a QoS 1 publish whose connection dropped before its PUBACK
+        // (it re-sends the packet itself after reconnecting): bound the wait so the flush
+        // cannot hang; the outbox re-sends on its own schedule until the ack arrives.
+        await withTimeout(r.link.publishEnvelope(entry.envelope), this.#config.ackTimeoutMs, 'no PUBACK');
         r.outbox.markSent(entry.id, Date.now(), this.#config.ackTimeoutMs);
       }
     } catch (error) {
@@ -357,4 +413,12 @@ export class Agent {
       this.#flushing = false;
     }
   }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

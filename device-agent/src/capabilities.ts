@@ -1,5 +1,6 @@
 import { arch, cpus, platform, totalmem } from 'node:os';
 import type { CapabilitiesBody } from '@meshchain/protocol';
+import { SYNTHETIC_ENGINE } from './runtimes/synthetic/index.ts';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -8,7 +9,13 @@ export function describeNode(options: { roles: CapabilitiesBody['roles']; models
   return {
     agentVersion: AGENT_VERSION,
     roles: options.roles,
-    runtimes: [{ workload: 'infer', engine: 'node-llama-cpp', version: options.engineVersion }],
+    runtimes: [
+      { workload: 'infer', engine: 'node-llama-cpp', version: options.engineVersion },
+      { workload: 'synthetic', engine: SYNTHETIC_ENGINE, version: AGENT_VERSION },
+      { workload: 'embed', engine: 'node-llama-cpp', version: options.engineVersion },
+      // Verification tasks go only to nodes that take the validator role.
+      ...(options.roles.includes('validator') ? [{ workload: 'verify' as const, engine: 'node-llama-cpp', version: options.engineVersion }] : []),
+    ],
     hardware: {
       arch: arch(),
       platform: platform(),

@@ -19,6 +19,7 @@ import {
   sealMessage,
   topicFor,
   type AssignmentBody,
+  type InferAssignmentBody,
   type OpenedMessage,
 } from '@meshchain/protocol';
 import { MeshBroker } from '@meshchain/broker';
@@ -70,7 +71,7 @@ describe('agent', () => {
   const rogue = new ControlPlaneClient();
   let counter = 0;
 
-  const assignment = (overrides: Partial<AssignmentBody> = {}, prompts = ['one', 'two']): AssignmentBody => {
+  const assignment = (overrides: Partial<InferAssignmentBody> = {}, prompts = ['one', 'two']): InferAssignmentBody => {
     const inputs = prompts.map((prompt, index) => ({ index, prompt }));
     counter++;
     return {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH, verifySignature, type Signer } from './crypto/ed25519.ts';
 import { canonicalBytes, fromBase64Url, sha256Hex, toBase64Url } from './encoding.ts';
 import { ProtocolError, type ProtocolErrorOptions } from './errors.ts';
-import { sha256Schema, timestampSchema } from './schemas.ts';
+import { entityIdSchema, sha256Schema, timestampSchema } from './schemas.ts';
 
 /**
  * OTA releases: a manifest signed with the fleet operator's release key (an
@@ -58,6 +58,56 @@ export interface SignedRelease {
   publicKey: string;
   signature: string;
 }
+
+// ---- update offers and status reports (topic kinds `updateOffer`, `updateStatus`) ----
+
+/**
+ * The control plane offers one node a release (down). The release travels
+ * signed: the box verifies the release key's signature itself, so the control
+ * plane is trusted to choose *when*, never *what*.
+ */
+export const updateOfferBodySchema = z.object({
+  /** The rollout this offer belongs to; every report about it names it. */
+  rolloutId: entityIdSchema,
+  /** sha256 of the canonical manifest (the release id). */
+  releaseId: sha256Schema,
+  release: signedReleaseSchema,
+  /** Where to download the artifact (byte ranges supported); its hash and size are in the signed manifest. */
+  artifactUrl: z.string().url().max(2048),
+  /** The operator's decision to interrupt running work instead of waiting for it. */
+  force: z.boolean(),
+});
+export type UpdateOfferBody = z.infer<typeof updateOfferBodySchema>;
+
+/** Where one box is with one update, as it reports it. `installing` includes draining, unpacking and the switch. */
+export const UPDATE_STATES = ['offered', 'downloading', 'installing', 'installed', 'healthy', 'failed', 'rolled_back'] as const;
+export const updateStateSchema = z.enum(UPDATE_STATES);
+export type UpdateState = z.infer<typeof updateStateSchema>;
+
+/** A node reports each step of an update (up). Reports may repeat; receivers keep them idempotent. */
+export const updateStatusBodySchema = z.object({
+  /** Null for an update that was not offered by a rollout (e.g. a recovery found at start). */
+  rolloutId: entityIdSchema.nullable(),
+  releaseId: sha256Schema.nullable(),
+  state: updateStateSchema,
+  /** The release's version (what the box is updating to). */
+  version: releaseVersionSchema.nullable(),
+  /** What the box ran before the update. */
+  fromVersion: releaseVersionSchema.nullable(),
+  /** What the box runs as it reports. */
+  currentVersion: releaseVersionSchema,
+  kind: releaseKindSchema,
+  /** The box's compatibility string, e.g. `meshnode-arm64`. */
+  compatibility: z.string().max(64),
+  /** A stable code for failures and rollbacks (e.g. `hash-mismatch`, `unhealthy`). */
+  reason: z.string().max(64).nullable(),
+  /** Words for people. */
+  detail: z.string().max(512).nullable(),
+  /** Artifact bytes received over the network for this update so far. */
+  bytes: z.number().int().nonnegative(),
+  at: timestampSchema,
+});
+export type UpdateStatusBody = z.infer<typeof updateStatusBodySchema>;
 
 export type ReleaseRefusal =
   | 'malformed'

@@ -48,6 +48,85 @@ export const promptInputSchema = z.object({
 });
 export type PromptInput = z.infer<typeof promptInputSchema>;
 
+/**
+ * The kinds of work a shard can carry. Assignment and result bodies are
+ * discriminated unions on `workload`; each workload adds one member to each.
+ */
+export const WORKLOADS = ['infer', 'synthetic', 'embed', 'verify'] as const;
+export const workloadSchema = z.enum(WORKLOADS);
+export type Workload = z.infer<typeof workloadSchema>;
+
+/**
+ * A synthetic item: the node returns `echo` after sleeping `sleepMs`, and is
+ * credited the declared `units`. Needs no model: for tests, benchmarks and
+ * simulated fleets, through the same signed path as real work.
+ */
+export const syntheticInputSchema = z.object({
+  index: z.number().int().nonnegative(),
+  echo: z.string().max(LIMITS.maxPromptChars),
+  sleepMs: z.number().int().nonnegative().max(600_000).optional(),
+  units: z.number().int().min(1).max(1_000_000),
+});
+export type SyntheticInput = z.infer<typeof syntheticInputSchema>;
+
+export const syntheticOutputSchema = z.object({
+  index: z.number().int().nonnegative(),
+  echo: z.string().max(LIMITS.maxPromptChars),
+});
+export type SyntheticOutput = z.infer<typeof syntheticOutputSchema>;
+
+export const inferOutputSchema = z.object({
+  index: z.number().int().nonnegative(),
+  tokens: z.array(tokenId).max(LIMITS.maxTokensPerOutput),
+  text: z.string().max(LIMITS.maxTextChars),
+  finishReason: z.enum(['length', 'eos']),
+});
+export type InferOutput = z.infer<typeof inferOutputSchema>;
+
+/** Settings of an embedding shard (threads are the node's own choice: they do not change the vectors). */
+export const embedSettingsSchema = z.object({
+  contextSize: z.number().int().min(16).max(131_072),
+  batchSize: z.number().int().min(1).max(131_072),
+});
+export type EmbedSettings = z.infer<typeof embedSettingsSchema>;
+
+/** One text to embed. */
+export const textInputSchema = z.object({
+  index: z.number().int().nonnegative(),
+  text: z.string().max(LIMITS.maxPromptChars),
+});
+export type TextInput = z.infer<typeof textInputSchema>;
+
+/** Largest embedding a result may carry. */
+export const MAX_EMBEDDING_DIMS = 16_384;
+
+export const embedOutputSchema = z.object({
+  index: z.number().int().nonnegative(),
+  /** The model's pooled embedding of the text, as llama.cpp returns it (not normalised). */
+  vector: z.array(z.number().finite()).min(1).max(MAX_EMBEDDING_DIMS),
+});
+export type EmbedOutput = z.infer<typeof embedOutputSchema>;
+
+/**
+ * What a validator node is asked to check: one accepted shard result of
+ * another node (the shard's inputs travel beside it in the assignment).
+ */
+export const verifyTargetSchema = z.discriminatedUnion('workload', [
+  z.object({
+    workload: z.literal('infer'),
+    model: modelRefSchema,
+    settings: generationSettingsSchema,
+    outputs: z.array(inferOutputSchema).min(1).max(LIMITS.maxInputsPerShard),
+  }),
+  z.object({
+    workload: z.literal('embed'),
+    model: modelRefSchema,
+    settings: embedSettingsSchema,
+    outputs: z.array(embedOutputSchema).min(1).max(LIMITS.maxInputsPerShard),
+  }),
+]);
+export type VerifyTarget = z.infer<typeof verifyTargetSchema>;
+
 export const presenceBodySchema = z.object({
   state: z.enum(['online', 'offline']),
   /**
@@ -63,7 +142,7 @@ export const capabilitiesBodySchema = z.object({
   agentVersion: semver,
   roles: z.array(z.enum(['worker', 'validator'])).min(1).max(4),
   runtimes: z
-    .array(z.object({ workload: z.enum(['infer']), engine: z.string().max(64), version: z.string().max(64) }))
+    .array(z.object({ workload: workloadSchema, engine: z.string().max(64), version: z.string().max(64) }))
     .max(16),
   hardware: z.object({
     arch: z.string().max(32),
@@ -78,36 +157,85 @@ export const capabilitiesBodySchema = z.object({
 });
 export type CapabilitiesBody = z.infer<typeof capabilitiesBodySchema>;
 
-export const assignmentBodySchema = z.object({
+/** What every assignment carries, whatever its workload. */
+const assignmentCommon = {
   jobId: entityIdSchema,
   shardId: entityIdSchema,
   shardIndex: z.number().int().nonnegative(),
   /** Changes every time the shard is leased again; results must name it. */
   leaseId: entityIdSchema,
   leaseUntil: timestampSchema,
+  /** canonicalHash(inputs): the result must echo it. */
+  inputHash: sha256Schema,
+};
+
+export const inferAssignmentBodySchema = z.object({
+  ...assignmentCommon,
   workload: z.literal('infer'),
   model: modelRefSchema,
   inputs: z.array(promptInputSchema).min(1).max(LIMITS.maxInputsPerShard),
-  /** canonicalHash(inputs): the result must echo it. */
-  inputHash: sha256Schema,
   settings: generationSettingsSchema,
 });
+export type InferAssignmentBody = z.infer<typeof inferAssignmentBodySchema>;
+
+export const syntheticAssignmentBodySchema = z.object({
+  ...assignmentCommon,
+  workload: z.literal('synthetic'),
+  inputs: z.array(syntheticInputSchema).min(1).max(LIMITS.maxInputsPerShard),
+});
+export type SyntheticAssignmentBody = z.infer<typeof syntheticAssignmentBodySchema>;
+
+export const embedAssignmentBodySchema = z.object({
+  ...assignmentCommon,
+  workload: z.literal('embed'),
+  model: modelRefSchema,
+  inputs: z.array(textInputSchema).min(1).max(LIMITS.maxInputsPerShard),
+  settings: embedSettingsSchema,
+});
+export type EmbedAssignmentBody = z.infer<typeof embedAssignmentBodySchema>;
+
+/**
+ * A verification task for a node with role `validator`: recompute another
+ * node's accepted result and say whether it holds. `jobId`, `shardId` and
+ * `inputHash` are those of the checked shard; `leaseId` names the task.
+ */
+export const verifyAssignmentBodySchema = z.object({
+  ...assignmentCommon,
+  workload: z.literal('verify'),
+  /** Envelope id of the result under check. */
+  resultId: z.string().min(1).max(64),
+  /** The node that produced it (never one of the validator's owner's nodes). */
+  workerId: nodeIdSchema,
+  /** The checked shard's inputs: prompts (infer) or texts (embed). */
+  inputs: z.union([z.array(promptInputSchema).min(1).max(LIMITS.maxInputsPerShard), z.array(textInputSchema).min(1).max(LIMITS.maxInputsPerShard)]),
+  target: verifyTargetSchema,
+  /** The control plane's thresholds: largest logit gap (infer), smallest cosine similarity (embed). */
+  tolerance: z.number().positive().max(100),
+  minCosine: z.number().min(-1).max(1),
+});
+export type VerifyAssignmentBody = z.infer<typeof verifyAssignmentBodySchema>;
+
+export const assignmentBodySchema = z.discriminatedUnion('workload', [
+  inferAssignmentBodySchema,
+  syntheticAssignmentBodySchema,
+  embedAssignmentBodySchema,
+  verifyAssignmentBodySchema,
+]);
 export type AssignmentBody = z.infer<typeof assignmentBodySchema>;
 
-export const inferOutputSchema = z.object({
-  index: z.number().int().nonnegative(),
-  tokens: z.array(tokenId).max(LIMITS.maxTokensPerOutput),
-  text: z.string().max(LIMITS.maxTextChars),
-  finishReason: z.enum(['length', 'eos']),
-});
-export type InferOutput = z.infer<typeof inferOutputSchema>;
-
-export const resultBodySchema = z.object({
+/** What every result carries, whatever its workload. */
+const resultCommon = {
   jobId: entityIdSchema,
   shardId: entityIdSchema,
   leaseId: entityIdSchema,
-  modelSha256: sha256Schema,
   inputHash: sha256Schema,
+};
+
+/** An inference result. `workload` is absent on the wire: infer results predate the other workloads. */
+export const inferResultBodySchema = z.object({
+  ...resultCommon,
+  workload: z.literal('infer').optional(),
+  modelSha256: sha256Schema,
   outputs: z.array(inferOutputSchema).min(1).max(LIMITS.maxInputsPerShard),
   stats: z.object({
     promptTokens: z.number().int().nonnegative(),
@@ -115,7 +243,56 @@ export const resultBodySchema = z.object({
     computeMs: z.number().nonnegative(),
   }),
 });
+export type InferResultBody = z.infer<typeof inferResultBodySchema>;
+
+export const syntheticResultBodySchema = z.object({
+  ...resultCommon,
+  workload: z.literal('synthetic'),
+  outputs: z.array(syntheticOutputSchema).min(1).max(LIMITS.maxInputsPerShard),
+  stats: z.object({ computeMs: z.number().nonnegative() }),
+});
+export type SyntheticResultBody = z.infer<typeof syntheticResultBodySchema>;
+
+export const embedResultBodySchema = z.object({
+  ...resultCommon,
+  workload: z.literal('embed'),
+  modelSha256: sha256Schema,
+  outputs: z.array(embedOutputSchema).min(1).max(LIMITS.maxInputsPerShard),
+  stats: z.object({ promptTokens: z.number().int().nonnegative(), computeMs: z.number().nonnegative() }),
+});
+export type EmbedResultBody = z.infer<typeof embedResultBodySchema>;
+
+/** A validator node's signed verdict on a verification task. */
+export const verifyResultBodySchema = z.object({
+  ...resultCommon,
+  workload: z.literal('verify'),
+  resultId: z.string().min(1).max(64),
+  verdict: z.enum(['pass', 'fail']),
+  reason: z.string().max(512).optional(),
+  /** Per checked output; checking stops at the first that fails, so later ones are 'unchecked'. */
+  outputs: z
+    .array(z.object({ index: z.number().int().nonnegative(), verdict: z.enum(['pass', 'fail', 'unchecked']) }))
+    .min(1)
+    .max(LIMITS.maxInputsPerShard),
+  /** Tokens (infer) or vectors (embed) checked. */
+  checked: z.number().int().nonnegative(),
+  stats: z.object({ computeMs: z.number().nonnegative() }),
+});
+export type VerifyResultBody = z.infer<typeof verifyResultBodySchema>;
+
+export const resultBodySchema = z.discriminatedUnion('workload', [inferResultBodySchema, syntheticResultBodySchema, embedResultBodySchema, verifyResultBodySchema]);
 export type ResultBody = z.infer<typeof resultBodySchema>;
+
+/** Narrows an assignment to inference; throws for any other workload. */
+export function inferAssignment(body: AssignmentBody): InferAssignmentBody {
+  if (body.workload !== 'infer') throw new TypeError(`expected an infer assignment, got ${body.workload}`);
+  return body;
+}
+
+/** The workload of a result body (infer results carry none on the wire). */
+export function workloadOfResult(body: ResultBody): Workload {
+  return body.workload ?? 'infer';
+}
 
 export const ackBodySchema = z.object({
   /** The envelope id of the result being acknowledged. */
@@ -136,6 +313,21 @@ export const handbackBodySchema = z.object({
   detail: z.string().max(512).optional(),
 });
 export type HandbackBody = z.infer<typeof handbackBodySchema>;
+
+/**
+ * A node is still working on a leased shard. Sent while a shard runs, at most
+ * every few seconds; the control plane extends the lease of the node that holds it.
+ */
+export const progressBodySchema = z.object({
+  jobId: entityIdSchema,
+  shardId: entityIdSchema,
+  leaseId: entityIdSchema,
+  /** Inputs of the shard finished so far. */
+  done: z.number().int().nonnegative().max(LIMITS.maxInputsPerShard),
+  /** Tokens generated so far in this shard. */
+  tokens: z.number().int().nonnegative(),
+});
+export type ProgressBody = z.infer<typeof progressBodySchema>;
 
 export const announcementBodySchema = z.object({
   controlPlaneId: controlPlaneIdSchema,
@@ -210,5 +402,16 @@ export type TelemetryBody = z.infer<typeof telemetryBodySchema>;
 export const commandBodySchema = z.discriminatedUnion('type', [
   /** Blink the identify pattern so the owner can find the box. */
   z.object({ type: z.literal('identify'), seconds: z.number().int().min(1).max(600) }),
+  /**
+   * Stop work on a job: abort the running shard and skip queued ones. With
+   * `leaseIds`, only those leases (e.g. the losing copy of a speculative
+   * shard); without, every lease of the job.
+   */
+  z.object({
+    type: z.literal('cancel'),
+    jobId: entityIdSchema,
+    leaseIds: z.array(entityIdSchema).min(1).max(LIMITS.maxInputsPerShard).optional(),
+    reason: z.string().max(256),
+  }),
 ]);
 export type CommandBody = z.infer<typeof commandBodySchema>;

@@ -11,8 +11,10 @@ import {
   capabilitiesBodySchema,
   handbackBodySchema,
   presenceBodySchema,
+  progressBodySchema,
   resultBodySchema,
 } from './schemas.ts';
+import { updateOfferBodySchema, updateStatusBodySchema } from './ota.ts';
 
 export const TOPIC_ROOT = 'meshchain/v1';
 
@@ -47,9 +49,12 @@ export const TOPICS = {
   handback: spec({ direction: 'up', leaf: 'handbacks', schema: handbackBodySchema, retain: false }),
   binding: spec({ direction: 'up', leaf: 'binding', schema: bindingBodySchema, retain: true }),
   telemetry: spec({ direction: 'up', leaf: 'telemetry', schema: telemetryBodySchema, retain: false }),
+  progress: spec({ direction: 'up', leaf: 'progress', schema: progressBodySchema, retain: false }),
   command: spec({ direction: 'down', leaf: 'commands', schema: commandBodySchema, retain: false }),
   assignment: spec({ direction: 'down', leaf: 'assignments', schema: assignmentBodySchema, retain: false }),
   ack: spec({ direction: 'down', leaf: 'acks', schema: ackBodySchema, retain: false }),
+  updateStatus: spec({ direction: 'up', leaf: 'update-status', schema: updateStatusBodySchema, retain: false }),
+  updateOffer: spec({ direction: 'down', leaf: 'update-offers', schema: updateOfferBodySchema, retain: false }),
   announcement: spec({ direction: 'broadcast', leaf: 'announcements', schema: announcementBodySchema, retain: true }),
 } as const;
 

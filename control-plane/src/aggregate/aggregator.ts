@@ -2,7 +2,8 @@ import type { Db } from '../store/db.ts';
 import type { JobStore } from '../jobs/job-store.ts';
 import type { ResultIntake } from '../intake/result-intake.ts';
 import { ConflictError, ControlPlaneError } from '../errors.ts';
-import { buildManifest, stitchOutputs, type Manifest, type OutputLine } from './manifest.ts';
+import { workloadModule } from '../workloads/index.ts';
+import { buildManifest, NO_MODEL_SHA256, stitchOutputs, type Manifest, type OutputLine } from './manifest.ts';
 
 /** Stitches a finished job's shard results into its output and manifest. */
 export class Aggregator {
@@ -29,7 +30,7 @@ export class Aggregator {
       if (pending.length > 0) throw new ConflictError(`job ${jobId} still has ${pending.length} unfinished shards`);
       const manifest = buildManifest(
         job.id,
-        job.modelSha256,
+        job.modelSha256 ?? NO_MODEL_SHA256,
         job.inputCount,
         shards.map((s) => {
           if (!s.nodeId || !s.resultHash) throw new ControlPlaneError(`shard ${s.id} is completed without a result`);
@@ -68,10 +69,11 @@ export class Aggregator {
         details: job.error ?? `follow it with \`meshchain status ${jobId}\``,
       });
     }
+    const workload = workloadModule(job.workload);
     const parts = this.#jobs.shardsOf(jobId).map((shard) => {
       const envelope = shard.resultId ? this.#intake.acceptedResult(shard.resultId) : null;
       if (!envelope) throw new ControlPlaneError(`accepted result of shard ${shard.id} is missing`);
-      return { inputs: shard.inputs, outputs: envelope.body.outputs };
+      return workload.outputLines(shard.inputs, envelope.body);
     });
     return stitchOutputs(parts);
   }

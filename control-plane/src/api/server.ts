@@ -14,6 +14,7 @@ import type { NodeStore } from '../nodes/node-store.ts';
 import { parseJobRequest } from './job-request.ts';
 import { parseRange } from './range.ts';
 import { registerRewardRoutes } from '../rewards/routes.ts';
+import { parsePriority } from '../scheduler/priority.ts';
 import type { RewardsService } from '../rewards/service.ts';
 import { registerOtaRoutes, type OtaRoutesOptions } from '../ota/routes.ts';
 
@@ -29,6 +30,8 @@ export interface ApiOptions {
   aggregator: Aggregator;
   /** A job was created: plan its shards now rather than at the next tick. */
   onJobSubmitted: () => void;
+  /** Cancels a running job (throws NotFoundError / ConflictError); absent: no cancel route. */
+  cancelJob?: (jobId: string, reason?: string) => { revoked: unknown[]; droppedShards: number };
   /** Sends a signed command to one node. */
   sendCommand: (nodeId: string, command: CommandBody) => Promise<void>;
   /** The rewards API; null when the control plane runs without a chain. */
@@ -111,8 +114,8 @@ export class ApiServer {
 
     app.post('/v1/jobs', async (req, reply) => {
       const request = parseJobRequest(req.body);
-      models.get(request.modelSha256);
-      const job = jobs.createJob(request);
+      if (request.modelSha256 !== null) models.get(request.modelSha256);
+      const job = jobs.createJob({ ...request, priority: parsePriority(req.body) });
       onJobSubmitted();
       return reply.code(201).send({ job, progress: jobs.progress(job) });
     });
@@ -132,6 +135,16 @@ export class ApiServer {
         lastError: s.lastError,
       }));
       return { job, progress: jobs.progress(job), shards, events: jobs.eventsOf(job.id), trust: this.#o.trust?.jobReport(job.id) ?? null };
+    });
+
+    app.post<{ Params: { id: string }; Body: { reason?: unknown } | null }>('/v1/jobs/:id/cancel', async (req) => {
+      const cancel = this.#o.cancelJob;
+      if (!cancel) throw new ConflictError('this control plane cannot cancel jobs');
+      const reason = req.body?.reason;
+      if (reason !== undefined && (typeof reason !== 'string' || reason.length > 200)) throw new InvalidRequestError('reason must be a string of at most 200 characters');
+      const report = cancel(req.params.id, reason);
+      const job = jobs.getJob(req.params.id);
+      return { job, progress: jobs.progress(job), droppedShards: report.droppedShards, revokedLeases: report.revoked.length };
     });
 
     app.get<{ Params: { id: string } }>('/v1/jobs/:id/result', async (req, reply) => {

@@ -36,8 +36,14 @@ export class ApiClient {
     return this.#http.json('GET', '/v1/info');
   }
 
-  async submitJob(request: SubmitJobRequest): Promise<{ job: Job; progress: JobProgress }> {
+  /** `priority`: fair-share weight, 1–100 (default 10). */
+  async submitJob(request: SubmitJobRequest & { priority?: number }): Promise<{ job: Job; progress: JobProgress }> {
     return this.#http.json('POST', '/v1/jobs', request);
+  }
+
+  /** Cancels a running job: 404 for an unknown job, 409 for one that already ended. */
+  cancelJob(id: string, reason?: string): Promise<{ job: Job; progress: JobProgress; droppedShards: number; revokedLeases: number }> {
+    return this.#http.json('POST', `/v1/jobs/${encodeURIComponent(id)}/cancel`, reason === undefined ? {} : { reason });
   }
 
   job(id: string): Promise<JobStatus> {

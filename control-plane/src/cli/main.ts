@@ -1,10 +1,11 @@
 #!/usr/bin/env -S node --import tsx
 import { Command, Option } from 'commander';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { MeshBroker } from '@meshchain/broker';
 import { ApiClient, ApiError, type JobStatus } from './api-client.ts';
 import { readPromptsJsonl } from './inputs.ts';
+import { parseTextsJsonl } from '../workloads/embed.ts';
 import { ProgressView } from './progress.ts';
 import { describeNode } from './describe-node.ts';
 import { createLogger } from './logger.ts';
@@ -122,10 +123,11 @@ submit
   .option('--max-tokens <n>', 'tokens to generate per prompt', '32')
   .option('--seed <n>', 'sampling seed (recorded; generation is greedy)', '0')
   .option('--context-size <n>', 'context window per sequence', '512')
+  .option('--priority <n>', 'fair-share weight, 1–100: a job gets free nodes in proportion to it', '10')
   .option('--wait', 'follow the job until it ends, then print its output')
   .option('--out <file>', 'with --wait: write the output JSONL to a file')
   .option('--json', 'machine-readable output')
-  .action(async (options: { model: string; input: string; shardSize: string; maxTokens: string; seed: string; contextSize: string; wait?: boolean; out?: string; json?: boolean }) => {
+  .action(async (options: { model: string; input: string; shardSize: string; maxTokens: string; seed: string; contextSize: string; priority: string; wait?: boolean; out?: string; json?: boolean }) => {
     const api = client();
     const prompts = await readPromptsJsonl(options.input);
     let model = options.model;
@@ -140,6 +142,7 @@ submit
       model,
       prompts,
       shardSize: int(options.shardSize, '--shard-size'),
+      priority: int(options.priority, '--priority'),
       settings: {
         maxTokens: int(options.maxTokens, '--max-tokens'),
         seed: int(options.seed, '--seed'),
@@ -164,6 +167,93 @@ submit
     else if (!options.out) process.stdout.write(output);
   });
 
+submit
+  .command('embed')
+  .description('batch embeddings over a JSONL file of texts (one vector per text, in input order)')
+  .requiredOption('--model <file|sha256>', 'a GGUF file (uploaded if the control plane lacks it) or the sha256 of one it has')
+  .requiredOption('--input <texts.jsonl>', 'one text per line: "text" or {"text": "…"}')
+  .option('--shard-size <n>', 'texts per shard', '8')
+  .option('--context-size <n>', 'context window (the longest text must fit)', '512')
+  .option('--priority <n>', 'fair-share weight, 1–100', '10')
+  .option('--wait', 'follow the job until it ends, then print its output')
+  .option('--out <file>', 'with --wait: write the output JSONL to a file')
+  .option('--json', 'machine-readable output')
+  .action(async (options: { model: string; input: string; shardSize: string; contextSize: string; priority: string; wait?: boolean; out?: string; json?: boolean }) => {
+    const api = client();
+    let content: string;
+    try {
+      content = await readFile(options.input, 'utf8');
+    } catch (cause) {
+      throw new Error(`cannot read ${options.input}: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`);
+    }
+    const texts = parseTextsJsonl(content, options.input);
+    let model = options.model;
+    if (!/^[0-9a-f]{64}$/.test(model)) {
+      if (!existsSync(model)) throw new Error(`--model ${model} is neither a file nor a sha256`);
+      const uploaded = await api.uploadModel(model);
+      if (!options.json) process.stderr.write(`model ${uploaded.sha256.slice(0, 12)}… ${uploaded.uploaded ? 'uploaded' : 'already on the control plane'} (${uploaded.size} bytes)\n`);
+      model = uploaded.sha256;
+    }
+    const { job } = await api.submitJob({
+      workload: 'embed',
+      model,
+      texts,
+      shardSize: int(options.shardSize, '--shard-size'),
+      priority: int(options.priority, '--priority'),
+      settings: { contextSize: int(options.contextSize, '--context-size') },
+    });
+    if (!options.wait) {
+      print(Boolean(options.json), { jobId: job.id }, () => job.id);
+      return;
+    }
+    process.stderr.write(`submitted ${job.id}: ${job.inputCount} texts in ${job.shardCount} shards\n`);
+    const status = await follow(api, job.id, !options.json);
+    if (status.job.state !== 'completed') throw new Error(`job ${job.id} ${status.job.state}: ${status.job.error ?? 'no reason recorded'}`);
+    const output = await api.resultText(job.id);
+    if (options.out) {
+      await writeFile(options.out, output);
+      process.stderr.write(`output written to ${options.out}\n`);
+    }
+    if (options.json) process.stdout.write(`${JSON.stringify({ jobId: job.id, state: status.job.state, manifestRoot: status.job.manifestRoot })}\n`);
+    else if (!options.out) process.stdout.write(output);
+  });
+
+submit
+  .command('synthetic')
+  .description('a synthetic job that needs no model: each item is echoed back after an optional sleep (tests, benchmarks, simulated fleets)')
+  .option('--shards <n>', 'number of shards', '10')
+  .option('--items-per-shard <n>', 'items per shard', '1')
+  .option('--sleep-ms <n>', 'how long a node sleeps per item', '0')
+  .option('--units <n>', 'compute units each item is worth', '1')
+  .option('--echo <text>', 'text each item echoes (its index is appended)', 'item')
+  .option('--wait', 'follow the job until it ends, then print its output')
+  .option('--out <file>', 'with --wait: write the output JSONL to a file')
+  .option('--json', 'machine-readable output')
+  .action(async (options: { shards: string; itemsPerShard: string; sleepMs: string; units: string; echo: string; wait?: boolean; out?: string; json?: boolean }) => {
+    const api = client();
+    const shards = int(options.shards, '--shards');
+    const perShard = int(options.itemsPerShard, '--items-per-shard');
+    const sleepMs = int(options.sleepMs, '--sleep-ms');
+    const units = int(options.units, '--units');
+    if (shards < 1 || perShard < 1) throw new Error('--shards and --items-per-shard must be at least 1');
+    const items = Array.from({ length: shards * perShard }, (_, i) => ({ echo: `${options.echo} ${i}`, units, ...(sleepMs > 0 ? { sleepMs } : {}) }));
+    const { job } = await api.submitJob({ workload: 'synthetic', items, shardSize: perShard });
+    if (!options.wait) {
+      print(Boolean(options.json), { jobId: job.id }, () => job.id);
+      return;
+    }
+    process.stderr.write(`submitted ${job.id}: ${job.inputCount} items in ${job.shardCount} shards\n`);
+    const status = await follow(api, job.id, !options.json);
+    if (status.job.state !== 'completed') throw new Error(`job ${job.id} ${status.job.state}: ${status.job.error ?? 'no reason recorded'}`);
+    const output = await api.resultText(job.id);
+    if (options.out) {
+      await writeFile(options.out, output);
+      process.stderr.write(`output written to ${options.out}\n`);
+    }
+    if (options.json) process.stdout.write(`${JSON.stringify({ jobId: job.id, state: status.job.state, manifestRoot: status.job.manifestRoot })}\n`);
+    else if (!options.out) process.stdout.write(output);
+  });
+
 program
   .command('status <job>')
   .description('state, progress and shards of a job')
@@ -174,7 +264,9 @@ program
       const { job, progress } = status;
       const lines = [
         `${job.id}  ${job.state}  ${progress.inputs.completed}/${progress.inputs.total} inputs  ${progress.shards.completed}/${progress.shards.total} shards`,
-        `model ${job.modelSha256}  max tokens ${job.settings.maxTokens}  shard size ${job.shardSize}`,
+        job.workload === 'infer'
+          ? `model ${job.modelSha256}  max tokens ${job.settings.maxTokens}  shard size ${job.shardSize}`
+          : `${job.workload}  shard size ${job.shardSize}`,
       ];
       if (job.error) lines.push(`error: ${job.error}`);
       if (job.manifestRoot) lines.push(`manifest root ${job.manifestRoot}`);
@@ -190,6 +282,18 @@ program
       }
       return lines.join('\n');
     });
+  });
+
+program
+  .command('cancel <job>')
+  .description('cancel a running job: queued shards are dropped and nodes stop its running shards')
+  .option('--reason <text>', 'recorded with the job', 'cancelled by its submitter')
+  .option('--json', 'machine-readable output')
+  .action(async (jobId: string, options: { reason: string; json?: boolean }) => {
+    const cancelled = await client().cancelJob(jobId, options.reason);
+    print(Boolean(options.json), cancelled, () =>
+      `${cancelled.job.id}  cancelled  ${cancelled.progress.shards.completed}/${cancelled.progress.shards.total} shards had completed; ${cancelled.droppedShards} dropped, ${cancelled.revokedLeases} running shards stopped`,
+    );
   });
 
 program

@@ -1,6 +1,7 @@
-import type { ResultBody } from '@meshchain/protocol';
+import { workloadOfResult, type ResultBody } from '@meshchain/protocol';
 import type { Job, Shard } from '../jobs/types.ts';
 import type { Lease } from '../scheduler/lease-store.ts';
+import { workloadModule } from '../workloads/index.ts';
 
 export type Verdict =
   | { status: 'accepted' }
@@ -18,8 +19,9 @@ export interface ResultContext {
 
 /**
  * Pure admission checks of a signed result (the signature and schema were
- * checked on receipt): lease ownership, then input and model hashes, then
- * the outputs' shape against the assignment. Spot-check recomputation comes after.
+ * checked on receipt): lease ownership, then the workload and input hash, then
+ * the workload's own checks (`workloads/<name>.ts`: model hash and output
+ * shape for inference). Spot-check recomputation comes after.
  */
 export function judgeResult({ nodeId, body, job, shard, lease }: ResultContext): Verdict {
   if (!shard || !job || shard.jobId !== body.jobId) return reject(`unknown shard ${body.shardId} of job ${body.jobId}`, false);
@@ -38,23 +40,11 @@ export function judgeResult({ nodeId, body, job, shard, lease }: ResultContext):
   }
   if (job.state !== 'running' || shard.state === 'failed') return reject(`job ${job.id} is ${job.state}`, false);
 
-  if (body.modelSha256 !== job.modelSha256) return reject(`wrong model hash ${body.modelSha256.slice(0, 12)}…`, true);
+  const workload = workloadOfResult(body);
+  if (workload !== job.workload) return reject(`a ${workload} result for a ${job.workload} job`, true);
   if (body.inputHash !== shard.inputHash) return reject('wrong input hash', true);
-  if (body.outputs.length !== shard.inputs.length) {
-    return reject(`expected ${shard.inputs.length} outputs, got ${body.outputs.length}`, true);
-  }
-  const maxTokens = job.settings.maxTokens;
-  for (const [i, output] of body.outputs.entries()) {
-    const input = shard.inputs[i];
-    if (!input || output.index !== input.index) return reject(`output ${i} has index ${output.index}, expected ${input?.index}`, true);
-    if (output.tokens.length > maxTokens) return reject(`output ${output.index} has ${output.tokens.length} tokens > ${maxTokens}`, true);
-    if (output.finishReason === 'length' && output.tokens.length !== maxTokens) {
-      return reject(`output ${output.index} stopped for length after ${output.tokens.length} of ${maxTokens} tokens`, true);
-    }
-    if (output.finishReason === 'eos' && output.tokens.length >= maxTokens) {
-      return reject(`output ${output.index} claims end-of-sequence at the token limit`, true);
-    }
-  }
+  const wrong = workloadModule(job.workload).judge(job, shard, body);
+  if (wrong !== null) return reject(wrong, true);
   return { status: 'accepted' };
 }
 

@@ -1,8 +1,11 @@
-import { canonicalHash, type Envelope, type PromptInput, type ResultBody } from '@meshchain/protocol';
+import { canonicalHash, type Envelope, type ResultBody, type Workload } from '@meshchain/protocol';
+import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/db.ts';
 import type { JobStore } from '../jobs/job-store.ts';
 import type { LeaseStore } from '../scheduler/lease-store.ts';
 import type { NodeStore } from '../nodes/node-store.ts';
+import type { ShardInput } from '../jobs/types.ts';
+import { workloadModule } from '../workloads/index.ts';
 import { judgeResult, type Verdict } from './judge-result.ts';
 
 export interface IntakeOutcome {
@@ -20,10 +23,15 @@ export interface AcceptedShard {
   jobId: string;
   shardIndex: number;
   nodeId: string;
+  /** Absent: infer. */
+  workload?: Workload;
+  /** The job's model; '' for a workload without one. */
   modelSha256: string;
-  inputs: PromptInput[];
+  inputs: ShardInput[];
   result: ResultBody;
   resultId: string;
+  /** The workload recomputed every output at admission: a spot check would add nothing. */
+  recomputed?: boolean;
 }
 
 export interface IntakeHooks {
@@ -42,6 +50,7 @@ export class ResultIntake {
   readonly #leases: LeaseStore;
   readonly #nodes: NodeStore;
   readonly #hooks: IntakeHooks;
+  #statements: ReturnType<typeof prepareStatements> | null = null;
 
   constructor(db: Db, jobs: JobStore, leases: LeaseStore, nodes: NodeStore, hooks: IntakeHooks = {}) {
     this.#db = db;
@@ -51,10 +60,15 @@ export class ResultIntake {
     this.#hooks = hooks;
   }
 
+  /** Statements prepared once, on first use: results arrive by the thousand per second. */
+  get #sql(): ReturnType<typeof prepareStatements> {
+    return (this.#statements ??= prepareStatements(this.#db));
+  }
+
   receive(envelope: Envelope<'result'>, nodeId: string, now = Date.now()): IntakeOutcome {
     const body = envelope.body;
     return this.#db.transaction((): IntakeOutcome => {
-      const seen = this.#db.prepare('SELECT verdict, reason FROM results WHERE id = ?').get(envelope.id) as
+      const seen = this.#sql.seen.get(envelope.id) as
         | { verdict: Verdict['status']; reason: string | null }
         | undefined;
       if (seen) {
@@ -72,12 +86,7 @@ export class ResultIntake {
       const lease = this.#leases.getLease(body.leaseId);
       const verdict = judgeResult({ nodeId, body, job, shard, lease });
       const resultHash = canonicalHash(body);
-      this.#db
-        .prepare(
-          `INSERT INTO results (id, shard_id, job_id, node_id, lease_id, verdict, reason, result_hash, envelope, received_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
+      this.#sql.insertResult.run(
           envelope.id,
           body.shardId,
           body.jobId,
@@ -92,26 +101,30 @@ export class ResultIntake {
 
       let jobComplete = false;
       if (verdict.status === 'accepted' && shard && lease) {
-        this.#db
-          .prepare(
-            `UPDATE shards SET state = 'completed', lease_id = ?, node_id = ?, lease_until = NULL,
-             result_id = ?, result_hash = ?, completed_at = ? WHERE id = ?`,
-          )
-          .run(lease.id, nodeId, envelope.id, resultHash, now, shard.id);
-        this.#db.prepare(`UPDATE leases SET state = 'completed' WHERE id = ?`).run(lease.id);
+        this.#sql.completeShard.run(lease.id, nodeId, envelope.id, resultHash, now, shard.id);
+        this.#sql.completeLease.run(lease.id);
         // Other leases of the same shard (speculative or expired) can no longer win.
-        this.#db.prepare(`UPDATE leases SET state = 'superseded' WHERE shard_id = ? AND state = 'active'`).run(shard.id);
-        this.#nodes.recordWork(nodeId, { accepted: true, tokens: body.stats.generatedTokens, computeMs: body.stats.computeMs });
-        if (job) {
+        this.#sql.supersedeLeases.run(shard.id);
+        const workload = job ? workloadModule(job.workload) : null;
+        this.#nodes.recordWork(nodeId, { accepted: true, ...(workload?.work(body) ?? { tokens: 0, computeMs: 0 }) });
+        if (job && workload) {
           this.#hooks.onAccepted?.(
-            { jobId: job.id, shardIndex: shard.idx, nodeId, modelSha256: job.modelSha256, inputs: shard.inputs, result: body, resultId: envelope.id },
+            {
+              jobId: job.id,
+              shardIndex: shard.idx,
+              nodeId,
+              workload: job.workload,
+              modelSha256: job.modelSha256 ?? '',
+              inputs: shard.inputs,
+              result: body,
+              resultId: envelope.id,
+              recomputed: workload.recomputedAtAdmission,
+            },
             now,
           );
         }
-        const remaining = this.#db
-          .prepare(`SELECT COUNT(*) AS n FROM shards WHERE job_id = ? AND state IN ('queued', 'leased', 'failed')`)
-          .get(shard.jobId) as { n: number };
-        jobComplete = remaining.n === 0;
+        // EXISTS stops at the first unfinished shard: a count would walk them all for every result.
+        jobComplete = (this.#sql.unfinished.get(shard.jobId) as { unfinished: number }).unfinished === 0;
         this.#jobs.recordEvent({ kind: 'shard_completed', jobId: shard.jobId, shardId: shard.id, nodeId }, now);
       } else if (verdict.status === 'rejected') {
         this.#jobs.recordEvent(
@@ -129,9 +142,27 @@ export class ResultIntake {
 
   /** The accepted result envelope of a shard. */
   acceptedResult(resultId: string): Envelope<'result'> | null {
-    const row = this.#db.prepare(`SELECT envelope FROM results WHERE id = ? AND verdict = 'accepted'`).get(resultId) as
+    const row = this.#sql.accepted.get(resultId) as
       | { envelope: string }
       | undefined;
     return row ? (JSON.parse(row.envelope) as Envelope<'result'>) : null;
   }
+}
+
+function prepareStatements(db: Db): Record<'seen' | 'insertResult' | 'completeShard' | 'completeLease' | 'supersedeLeases' | 'unfinished' | 'accepted', Statement> {
+  return {
+    seen: db.prepare('SELECT verdict, reason FROM results WHERE id = ?'),
+    insertResult: db.prepare(
+      `INSERT INTO results (id, shard_id, job_id, node_id, lease_id, verdict, reason, result_hash, envelope, received_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    completeShard: db.prepare(
+      `UPDATE shards SET state = 'completed', lease_id = ?, node_id = ?, lease_until = NULL,
+       result_id = ?, result_hash = ?, completed_at = ? WHERE id = ?`,
+    ),
+    completeLease: db.prepare(`UPDATE leases SET state = 'completed' WHERE id = ?`),
+    supersedeLeases: db.prepare(`UPDATE leases SET state = 'superseded' WHERE shard_id = ? AND state = 'active'`),
+    unfinished: db.prepare(`SELECT EXISTS (SELECT 1 FROM shards WHERE job_id = ? AND state IN ('queued', 'leased', 'failed')) AS unfinished`),
+    accepted: db.prepare(`SELECT envelope FROM results WHERE id = ? AND verdict = 'accepted'`),
+  };
 }

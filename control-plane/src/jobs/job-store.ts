@@ -1,36 +1,39 @@
-import { newId, type GenerationSettings, type PromptInput } from '@meshchain/protocol';
+import { newId } from '@meshchain/protocol';
 import { NotFoundError } from '../errors.ts';
 import type { Db } from '../store/db.ts';
+import { withStatementCache } from '../store/statement-cache.ts';
 import { cutIntoShards } from './sharding.ts';
-import { jobFromRow, shardFromRow, type Job, type JobProgress, type JobRow, type Shard, type ShardRow } from './types.ts';
+import { jobFromRow, shardFromRow, type Job, type JobProgress, type JobRow, type JobSpec, type Shard, type ShardInput, type ShardRow } from './types.ts';
 
-export interface CreateJobInput {
-  modelSha256: string;
-  inputs: PromptInput[];
+export const DEFAULT_JOB_PRIORITY = 10;
+
+export type CreateJobInput = JobSpec & {
+  inputs: ShardInput[];
   shardSize: number;
-  settings: GenerationSettings;
-}
+  /** Fair-share weight, 1–100 (default 10). */
+  priority?: number;
+};
 
 /** Jobs and their shards. Every write is one transaction. */
 export class JobStore {
   readonly #db: Db;
 
   constructor(db: Db) {
-    this.#db = db;
+    this.#db = withStatementCache(db);
   }
 
   createJob(input: CreateJobInput, now = Date.now()): Job {
     const id = newId('job');
     const shards = cutIntoShards(input.inputs, input.shardSize);
     const insertJob = this.#db.prepare(
-      `INSERT INTO jobs (id, workload, model_sha256, settings, shard_size, input_count, shard_count, state, created_at)
-       VALUES (?, 'infer', ?, ?, ?, ?, ?, 'running', ?)`,
+      `INSERT INTO jobs (id, workload, model_sha256, settings, shard_size, input_count, shard_count, state, created_at, priority)
+       VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)`,
     );
     const insertShard = this.#db.prepare(
       `INSERT INTO shards (id, job_id, idx, inputs, input_hash, state, next_attempt_at) VALUES (?, ?, ?, ?, ?, 'queued', ?)`,
     );
     this.#db.transaction(() => {
-      insertJob.run(id, input.modelSha256, JSON.stringify(input.settings), input.shardSize, input.inputs.length, shards.length, now);
+      insertJob.run(id, input.workload, input.modelSha256, JSON.stringify(input.settings), input.shardSize, input.inputs.length, shards.length, now, input.priority ?? DEFAULT_JOB_PRIORITY);
       for (const shard of shards) {
         insertShard.run(`${id}.${shard.idx}`, id, shard.idx, JSON.stringify(shard.inputs), shard.inputHash, now);
       }
@@ -50,12 +53,16 @@ export class JobStore {
     return rows.map(jobFromRow);
   }
 
-  /** Running jobs whose shards are all completed and checked: aggregation is due (after a spot check, or a crash between the two). */
+  /**
+   * Running jobs whose shards are all completed and checked: aggregation is due (after a spot check, or a crash between the two).
+   * "No shard queued, leased or failed" rather than "no shard not completed": the first walks the (job_id, state) index
+   * only where unfinished shards are, the second walks every completed shard on every scheduling pass.
+   */
   completableJobs(): string[] {
     const rows = this.#db
       .prepare(
         `SELECT j.id FROM jobs j WHERE j.state = 'running'
-         AND NOT EXISTS (SELECT 1 FROM shards s WHERE s.job_id = j.id AND s.state != 'completed')
+         AND NOT EXISTS (SELECT 1 FROM shards s WHERE s.job_id = j.id AND s.state IN ('queued', 'leased', 'failed'))
          AND NOT EXISTS (SELECT 1 FROM checks c WHERE c.job_id = j.id AND c.status = 'pending')`,
       )
       .all() as { id: string }[];

@@ -1,13 +1,22 @@
-import type { GenerationSettings, PromptInput } from '@meshchain/protocol';
+import type { EmbedSettings, GenerationSettings, PromptInput, SyntheticInput, TextInput } from '@meshchain/protocol';
 
 export type JobState = 'running' | 'completed' | 'failed' | 'cancelled';
 export type ShardState = 'queued' | 'leased' | 'completed' | 'failed';
 
-export interface Job {
+/** Settings of a synthetic job: none yet (each item declares its own sleep and units). */
+export type SyntheticSettings = Record<string, never>;
+
+/** What a job is, per workload: a discriminated union on `workload`. */
+export type JobSpec =
+  | { workload: 'infer'; modelSha256: string; settings: GenerationSettings }
+  | { workload: 'synthetic'; modelSha256: null; settings: SyntheticSettings }
+  | { workload: 'embed'; modelSha256: string; settings: EmbedSettings };
+
+/** One input of a shard, of whichever workload its job is. */
+export type ShardInput = PromptInput | SyntheticInput | TextInput;
+
+export type Job = JobSpec & {
   id: string;
-  workload: 'infer';
-  modelSha256: string;
-  settings: GenerationSettings;
   shardSize: number;
   inputCount: number;
   shardCount: number;
@@ -16,13 +25,15 @@ export interface Job {
   createdAt: number;
   completedAt: number | null;
   manifestRoot: string | null;
-}
+  /** Fair-share weight: a job gets free slots in proportion to its priority (1–100, default 10). */
+  priority: number;
+};
 
 export interface Shard {
   id: string;
   jobId: string;
   idx: number;
-  inputs: PromptInput[];
+  inputs: ShardInput[];
   inputHash: string;
   state: ShardState;
   leaseId: string | null;
@@ -45,7 +56,7 @@ export interface JobProgress {
 export interface JobRow {
   id: string;
   workload: string;
-  model_sha256: string;
+  model_sha256: string | null;
   settings: string;
   shard_size: number;
   input_count: number;
@@ -55,6 +66,7 @@ export interface JobRow {
   created_at: number;
   completed_at: number | null;
   manifest_root: string | null;
+  priority: number;
 }
 
 export interface ShardRow {
@@ -78,10 +90,8 @@ export interface ShardRow {
 
 export function jobFromRow(row: JobRow): Job {
   return {
+    ...jobSpecFromRow(row),
     id: row.id,
-    workload: 'infer',
-    modelSha256: row.model_sha256,
-    settings: JSON.parse(row.settings) as GenerationSettings,
     shardSize: row.shard_size,
     inputCount: row.input_count,
     shardCount: row.shard_count,
@@ -90,7 +100,15 @@ export function jobFromRow(row: JobRow): Job {
     createdAt: row.created_at,
     completedAt: row.completed_at,
     manifestRoot: row.manifest_root,
+    priority: row.priority,
   };
+}
+
+function jobSpecFromRow(row: JobRow): JobSpec {
+  if (row.workload === 'synthetic') return { workload: 'synthetic', modelSha256: null, settings: {} };
+  if (row.workload === 'embed' && row.model_sha256 !== null) return { workload: 'embed', modelSha256: row.model_sha256, settings: JSON.parse(row.settings) as EmbedSettings };
+  if (row.workload !== 'infer' || row.model_sha256 === null) throw new Error(`job ${row.id} has an unknown workload "${row.workload}" or no model`);
+  return { workload: 'infer', modelSha256: row.model_sha256, settings: JSON.parse(row.settings) as GenerationSettings };
 }
 
 export function shardFromRow(row: ShardRow): Shard {
@@ -98,7 +116,7 @@ export function shardFromRow(row: ShardRow): Shard {
     id: row.id,
     jobId: row.job_id,
     idx: row.idx,
-    inputs: JSON.parse(row.inputs) as PromptInput[],
+    inputs: JSON.parse(row.inputs) as ShardInput[],
     inputHash: row.input_hash,
     state: row.state,
     leaseId: row.lease_id,

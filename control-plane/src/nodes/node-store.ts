@@ -1,5 +1,6 @@
 import type { CapabilitiesBody, PresenceBody, TelemetryBody } from '@meshchain/protocol';
 import type { Db } from '../store/db.ts';
+import { withStatementCache } from '../store/statement-cache.ts';
 
 export interface NodeRecord {
   id: string;
@@ -61,7 +62,7 @@ export class NodeStore {
   readonly #db: Db;
 
   constructor(db: Db) {
-    this.#db = db;
+    this.#db = withStatementCache(db);
   }
 
   #touch(nodeId: string, publicKey: string, now: number): void {
@@ -149,7 +150,7 @@ export class NodeStore {
       (n) =>
         n.presence === 'online' &&
         n.capabilities?.roles.includes('worker') &&
-        n.capabilities.runtimes.some((r) => r.workload === 'infer') &&
+        n.capabilities.runtimes.length > 0 &&
         !isHot(n, now),
     );
   }

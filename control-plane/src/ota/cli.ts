@@ -5,6 +5,7 @@ import { ControlPlaneError } from '../errors.ts';
 import { OtaClient } from './client.ts';
 import { createReleaseKeyFile, loadReleaseKey } from './release-key.ts';
 import type { ReleaseRecord } from './release-store.ts';
+import { registerRolloutCommands } from './rollout-cli.ts';
 
 type Print = (json: boolean, value: unknown, human: () => string) => void;
 
@@ -22,6 +23,7 @@ export function registerOtaCommands(program: Command, print: Print): void {
     const token = process.env.MESHCHAIN_API_TOKEN;
     return new OtaClient(program.opts<{ api: string }>().api, token ? { token } : {});
   };
+  registerRolloutCommands(program, client, print);
   const release = program.command('release').description('signed OTA releases: the release key, publishing, listing');
 
   release

@@ -4,8 +4,8 @@ import { sha256Hex, satisfiesVersion, compareVersions } from '@meshchain/protoco
 import { ConflictError, InvalidRequestError } from '../errors.ts';
 
 /** Where one device is in one rollout. `null` in `PlannerDevice.state`: not yet part of it. */
-export type DeviceUpdateState = 'offered' | 'downloading' | 'installed' | 'healthy' | 'failed' | 'rolled_back';
-export const IN_FLIGHT_STATES: readonly DeviceUpdateState[] = ['offered', 'downloading', 'installed'];
+export type DeviceUpdateState = 'offered' | 'downloading' | 'installing' | 'installed' | 'healthy' | 'failed' | 'rolled_back';
+export const IN_FLIGHT_STATES: readonly DeviceUpdateState[] = ['offered', 'downloading', 'installing', 'installed'];
 export const FAILURE_STATES: readonly DeviceUpdateState[] = ['failed', 'rolled_back'];
 
 export type RolloutStatus = 'running' | 'paused' | 'completed' | 'aborted';
@@ -15,7 +15,7 @@ export interface RolloutSpec {
   stages: number[];
   /** How long a stage must stay fully settled, under the failure threshold, before the next one starts. */
   bakeMs: number;
-  /** Devices updating at once (offered, downloading or installed). */
+  /** Devices updating at once (offered, downloading, installing or installed). */
   maxConcurrent: number;
   /** Abort when failed + rolled back over settled devices exceeds this (0..1), counted over the whole rollout. */
   abortFailureRate: number;
@@ -135,7 +135,8 @@ export function rolloutPopulation(state: RolloutState, spec: RolloutSpec, device
     else members.push(device);
   }
   // Stable across calls, different per release: stage 1 is not always the same boxes.
-  const order = (id: string): string => sha256Hex(`${state.releaseId}\n${id}`);
+  const keys = new Map(members.map((d) => [d.id, sha256Hex(`${state.releaseId}\n${d.id}`)]));
+  const order = (id: string): string => keys.get(id) ?? '';
   members.sort((a, b) => (order(a.id) < order(b.id) ? -1 : order(a.id) > order(b.id) ? 1 : 0));
   return { members, skipped };
 }
@@ -224,7 +225,7 @@ export function planRollout(state: RolloutState, spec: RolloutSpec, devices: rea
 export function summarizeStages(spec: RolloutSpec, population: number, devices: readonly { state: DeviceUpdateState; stage: number }[]): StageSummary[] {
   const targets = stageTargets(spec.stages, population);
   return spec.stages.map((p, stage) => {
-    const counts: Record<DeviceUpdateState, number> = { offered: 0, downloading: 0, installed: 0, healthy: 0, failed: 0, rolled_back: 0 };
+    const counts: Record<DeviceUpdateState, number> = { offered: 0, downloading: 0, installing: 0, installed: 0, healthy: 0, failed: 0, rolled_back: 0 };
     for (const d of devices) if (d.stage === stage) counts[d.state] += 1;
     return { stage, percent: p, target: targets[stage] ?? population, counts };
   });

@@ -8,7 +8,8 @@ import type { AcceptedShard } from '../intake/result-intake.ts';
 import type { Db } from '../store/db.ts';
 import { planEpochClose, type EpochClosePlan, type LedgerContribution } from './epoch-plan.ts';
 import type { EpochRecord, EpochState } from './types.ts';
-import { modelCostFactor, shardUnits } from './units.ts';
+import { modelCostFactor } from './units.ts';
+import { workloadModule } from '../workloads/index.ts';
 
 export interface LedgerOptions {
   /** Compute units per token, per model sha256 (1 when absent). */
@@ -134,11 +135,11 @@ export class Ledger {
 
   /** Intake hook: records an accepted shard as a contribution (idempotent on job and shard index). */
   recordContribution(shard: AcceptedShard, now = Date.now()): void {
-    const { promptTokens, generatedTokens, units } = shardUnits({
-      inputs: shard.inputs,
-      result: shard.result,
-      costFactor: modelCostFactor(this.#options.modelCostFactors, shard.modelSha256),
-    });
+    const { promptTokens, generatedTokens, units } = workloadModule(shard.workload ?? 'infer').units(
+      shard.inputs,
+      shard.result,
+      modelCostFactor(this.#options.modelCostFactors, shard.modelSha256),
+    );
     const epoch = this.openEpoch(now).epoch;
     this.#db
       .prepare(

@@ -1,5 +1,5 @@
 // Compute units of one accepted shard: the quantity rewards are paid in.
-import type { PromptInput, ResultBody } from '@meshchain/protocol';
+import type { InferResultBody, PromptInput } from '@meshchain/protocol';
 
 /** Tokens a tokenizer may add around a prompt (BOS, EOS) beyond one token per byte. */
 const SPECIAL_TOKENS_PER_INPUT = 2;
@@ -8,7 +8,7 @@ export interface ShardUnitsParameters {
   /** The shard's prompts, as the control plane stored them. */
   inputs: readonly PromptInput[];
   /** The accepted result. */
-  result: ResultBody;
+  result: InferResultBody;
   /** Compute units per token for the shard's model (≥ 1, integer). */
   costFactor: number;
 }

@@ -272,4 +272,122 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
       CREATE INDEX IF NOT EXISTS releases_registered ON releases (registered_at);
     `,
   },
+  {
+    version: 6,
+    name: 'rollouts: staged OTA rollouts, per-device update states, status reports, device pins and tags',
+    sql: `
+      -- spec = the planner's RolloutSpec (stages, bake, concurrency, abort threshold, selection, exclusions) as JSON.
+      CREATE TABLE rollouts (
+        id          TEXT PRIMARY KEY,
+        release_id  TEXT NOT NULL REFERENCES releases (id),
+        spec        TEXT NOT NULL,
+        force       INTEGER NOT NULL DEFAULT 0 CHECK (force IN (0, 1)),
+        status      TEXT NOT NULL CHECK (status IN ('running', 'paused', 'completed', 'aborted')),
+        stage       INTEGER NOT NULL DEFAULT 0,
+        reason      TEXT,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        finished_at INTEGER
+      ) STRICT;
+      CREATE INDEX rollouts_status ON rollouts (status, created_at);
+
+      -- One row per device a rollout offered its release to; stage = the stage it was offered in.
+      CREATE TABLE rollout_devices (
+        rollout_id   TEXT NOT NULL REFERENCES rollouts (id),
+        node_id      TEXT NOT NULL,
+        stage        INTEGER NOT NULL,
+        state        TEXT NOT NULL CHECK (state IN ('offered', 'downloading', 'installing', 'installed', 'healthy', 'failed', 'rolled_back')),
+        since        INTEGER NOT NULL,
+        offered_at   INTEGER NOT NULL,
+        from_version TEXT,
+        version      TEXT,
+        bytes        INTEGER NOT NULL DEFAULT 0,
+        reason       TEXT,
+        detail       TEXT,
+        PRIMARY KEY (rollout_id, node_id)
+      ) STRICT;
+
+      -- Every status report as received, once per envelope id (redeliveries are ignored).
+      CREATE TABLE rollout_reports (
+        message_id  TEXT PRIMARY KEY,
+        rollout_id  TEXT,
+        node_id     TEXT NOT NULL,
+        state       TEXT NOT NULL,
+        body        TEXT NOT NULL,
+        received_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX rollout_reports_node ON rollout_reports (rollout_id, node_id, received_at);
+
+      -- Operator settings per device: pinned to a release, excluded from every rollout, tags for --select.
+      CREATE TABLE device_ota (
+        node_id        TEXT PRIMARY KEY,
+        pinned_release TEXT REFERENCES releases (id),
+        excluded       INTEGER NOT NULL DEFAULT 0 CHECK (excluded IN (0, 1)),
+        compatibility  TEXT,
+        tags           TEXT NOT NULL DEFAULT '{}',
+        updated_at     INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
+  {
+    version: 7,
+    name: 'workloads: jobs without a model (synthetic); model_sha256 becomes nullable',
+    // SQLite cannot drop NOT NULL in place: rebuild jobs under the same name. Deferred foreign keys
+    // let shards point at the old rows while the new table is filled; they are checked at commit.
+    sql: `
+      PRAGMA defer_foreign_keys = ON;
+      CREATE TEMP TABLE jobs_v6 AS SELECT * FROM jobs;
+      DROP TABLE jobs;
+      CREATE TABLE jobs (
+        id           TEXT PRIMARY KEY,
+        workload     TEXT NOT NULL,
+        model_sha256 TEXT REFERENCES models (sha256),
+        settings     TEXT NOT NULL,
+        shard_size   INTEGER NOT NULL,
+        input_count  INTEGER NOT NULL,
+        shard_count  INTEGER NOT NULL,
+        state        TEXT NOT NULL CHECK (state IN ('running', 'completed', 'failed', 'cancelled')),
+        error        TEXT,
+        created_at   INTEGER NOT NULL,
+        completed_at INTEGER,
+        manifest     TEXT,
+        manifest_root TEXT,
+        CHECK (model_sha256 IS NOT NULL OR workload != 'infer')
+      ) STRICT;
+      INSERT INTO jobs (id, workload, model_sha256, settings, shard_size, input_count, shard_count, state, error, created_at, completed_at, manifest, manifest_root)
+        SELECT id, workload, model_sha256, settings, shard_size, input_count, shard_count, state, error, created_at, completed_at, manifest, manifest_root FROM jobs_v6;
+      DROP TABLE jobs_v6;
+      CREATE INDEX jobs_created ON jobs (created_at);
+    `,
+  },
+  {
+    version: 8,
+    name: 'scheduling: job priorities, speculative leases, lease progress',
+    sql: `
+      -- Fair share: a job's share of free slots is proportional to its priority.
+      ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 10;
+      -- A second live lease of a leased shard, run because the first straggled.
+      ALTER TABLE leases ADD COLUMN speculative INTEGER NOT NULL DEFAULT 0;
+      -- Last progress report from the holder (extends until, up to a maximum lease age).
+      ALTER TABLE leases ADD COLUMN progress_at INTEGER;
+      CREATE INDEX leases_shard_state ON leases (shard_id, state);
+    `,
+  },
+  {
+    version: 9,
+    name: 'trust: checks delegated to validator nodes, their verdicts and the audits of those verdicts',
+    sql: `
+      -- The validator node a pending check was handed to (NULL: the control plane's own validator),
+      -- the task (its id travels as the assignment's leaseId) and its deadline.
+      ALTER TABLE checks ADD COLUMN validator_id TEXT;
+      ALTER TABLE checks ADD COLUMN task_id TEXT;
+      ALTER TABLE checks ADD COLUMN task_until INTEGER;
+      -- The validator node's signed verdict, and whether the control plane re-checked it.
+      ALTER TABLE checks ADD COLUMN claim TEXT CHECK (claim IN ('pass', 'fail'));
+      ALTER TABLE checks ADD COLUMN claim_reason TEXT;
+      ALTER TABLE checks ADD COLUMN audit TEXT CHECK (audit IN ('pending', 'agreed', 'disagreed', 'error'));
+      ALTER TABLE checks ADD COLUMN audit_rate REAL;
+      CREATE INDEX checks_validator ON checks (validator_id, status);
+    `,
+  },
 ];

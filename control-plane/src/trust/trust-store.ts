@@ -1,4 +1,5 @@
 import type { Db } from '../store/db.ts';
+import { withStatementCache } from '../store/statement-cache.ts';
 import { NEW_NODE, type NodeTrack } from './sampling.ts';
 
 export type CheckStatus = 'unchecked' | 'pending' | 'passed' | 'failed' | 'error';
@@ -14,6 +15,16 @@ export interface CheckRecord {
   checkedTokens: number | null;
   maxGap: number | null;
   ms: number | null;
+  /** The validator node the check was handed to; null: the control plane's own validator. */
+  validatorId: string | null;
+  taskId: string | null;
+  taskUntil: number | null;
+  /** The validator node's verdict, once it answered. */
+  claim: 'pass' | 'fail' | null;
+  claimReason: string | null;
+  /** Whether the control plane re-checked that verdict, and how it compared. */
+  audit: 'pending' | 'agreed' | 'disagreed' | 'error' | null;
+  auditRate: number | null;
 }
 
 export interface NodeTrust extends NodeTrack {
@@ -43,6 +54,13 @@ interface CheckRow {
   checked_tokens: number | null;
   max_gap: number | null;
   ms: number | null;
+  validator_id: string | null;
+  task_id: string | null;
+  task_until: number | null;
+  claim: 'pass' | 'fail' | null;
+  claim_reason: string | null;
+  audit: 'pending' | 'agreed' | 'disagreed' | 'error' | null;
+  audit_rate: number | null;
 }
 
 const checkFromRow = (r: CheckRow): CheckRecord => ({
@@ -56,6 +74,13 @@ const checkFromRow = (r: CheckRow): CheckRecord => ({
   checkedTokens: r.checked_tokens,
   maxGap: r.max_gap,
   ms: r.ms,
+  validatorId: r.validator_id,
+  taskId: r.task_id,
+  taskUntil: r.task_until,
+  claim: r.claim,
+  claimReason: r.claim_reason,
+  audit: r.audit,
+  auditRate: r.audit_rate,
 });
 
 /** Node reputation tracks and spot-check records in SQLite. */
@@ -63,7 +88,7 @@ export class TrustStore {
   readonly #db: Db;
 
   constructor(db: Db) {
-    this.#db = db;
+    this.#db = withStatementCache(db);
   }
 
   trustOf(nodeId: string): NodeTrust {
@@ -109,7 +134,7 @@ export class TrustStore {
     );
   }
 
-  addCheck(check: Omit<CheckRecord, 'reason' | 'checkedTokens' | 'maxGap' | 'ms'>, now: number): void {
+  addCheck(check: Pick<CheckRecord, 'resultId' | 'jobId' | 'shardId' | 'nodeId' | 'rate' | 'status'>, now: number): void {
     this.#db
       .prepare(
         `INSERT INTO checks (result_id, job_id, shard_id, node_id, rate, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -144,6 +169,64 @@ export class TrustStore {
   /** Sampling rates applied to a node's results (all jobs), for its detection probability. */
   ratesOf(nodeId: string): number[] {
     return (this.#db.prepare('SELECT rate FROM checks WHERE node_id = ?').all(nodeId) as { rate: number }[]).map((r) => r.rate);
+  }
+
+  /** Hands a pending, unclaimed check to a validator node. */
+  delegate(resultId: string, validatorId: string, taskId: string, until: number): boolean {
+    return (
+      this.#db
+        .prepare(`UPDATE checks SET validator_id = ?, task_id = ?, task_until = ? WHERE result_id = ? AND status = 'pending' AND claim IS NULL`)
+        .run(validatorId, taskId, until, resultId).changes > 0
+    );
+  }
+
+  /** Takes a check back from a validator node that did not answer (the control plane checks it itself). */
+  withdraw(resultId: string, taskId: string): boolean {
+    return (
+      this.#db
+        .prepare(`UPDATE checks SET validator_id = NULL, task_id = NULL, task_until = NULL WHERE result_id = ? AND task_id = ? AND status = 'pending' AND claim IS NULL`)
+        .run(resultId, taskId).changes > 0
+    );
+  }
+
+  /** The check a verification task belongs to. */
+  checkOfTask(taskId: string): CheckRecord | null {
+    const row = this.#db.prepare('SELECT * FROM checks WHERE task_id = ?').get(taskId) as CheckRow | undefined;
+    return row ? checkFromRow(row) : null;
+  }
+
+  recordClaim(resultId: string, claim: { verdict: 'pass' | 'fail'; reason: string | null; audit: 'pending' | null; auditRate: number }): boolean {
+    return (
+      this.#db
+        .prepare(`UPDATE checks SET claim = ?, claim_reason = ?, audit = ?, audit_rate = ? WHERE result_id = ? AND status = 'pending' AND claim IS NULL`)
+        .run(claim.verdict, claim.reason?.slice(0, 512) ?? null, claim.audit, claim.auditRate, resultId).changes > 0
+    );
+  }
+
+  finishAudit(resultId: string, audit: 'agreed' | 'disagreed' | 'error'): void {
+    this.#db.prepare(`UPDATE checks SET audit = ? WHERE result_id = ? AND audit = 'pending'`).run(audit, resultId);
+  }
+
+  /** Verification tasks handed out and not answered, per validator node. */
+  openTasks(): Map<string, number> {
+    const rows = this.#db
+      .prepare(`SELECT validator_id, COUNT(*) AS n FROM checks WHERE status = 'pending' AND task_id IS NOT NULL AND claim IS NULL GROUP BY validator_id`)
+      .all() as { validator_id: string; n: number }[];
+    return new Map(rows.map((r) => [r.validator_id, r.n]));
+  }
+
+  /** Audit rates applied to a validator node's verdicts, for its detection probability. */
+  auditRatesOf(validatorId: string): number[] {
+    return (this.#db.prepare('SELECT audit_rate FROM checks WHERE validator_id = ? AND claim IS NOT NULL').all(validatorId) as { audit_rate: number }[]).map((r) => r.audit_rate);
+  }
+
+  /**
+   * Owner of every bound node (lowercase address). A node without a binding
+   * is its own owner: callers use its id.
+   */
+  owners(): Map<string, string> {
+    const rows = this.#db.prepare('SELECT node_id, owner FROM node_bindings').all() as { node_id: string; owner: string }[];
+    return new Map(rows.map((r) => [r.node_id, r.owner.toLowerCase()]));
   }
 
   checkOf(resultId: string): CheckRecord | null {

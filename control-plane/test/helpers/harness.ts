@@ -109,7 +109,7 @@ export class ScriptedNode {
         waiter.resolve(message);
       }
     });
-    await this.#client.subscribeAsync([topicFor('assignment', this.id), topicFor('ack', this.id)], { qos: 1 });
+    await this.#client.subscribeAsync([topicFor('assignment', this.id), topicFor('ack', this.id), topicFor('command', this.id), topicFor('updateOffer', this.id)], { qos: 1 });
   }
 
   /** Resolves with the next message of a kind not yet taken. */

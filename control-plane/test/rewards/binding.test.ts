@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Agent, loadAgentConfig } from '@meshchain/device-agent';
-import { encodeMessage, topicFor, type BindingBody, type Envelope } from '@meshchain/protocol';
+import { encodeMessage, inferAssignment, topicFor, type BindingBody, type Envelope } from '@meshchain/protocol';
 import { ApiClient, ApiError } from '../../src/index.ts';
 import { ScriptedNode, startControlPlane, type RunningControlPlane } from '../helpers/harness.ts';
 import { waitUntil } from './helpers.ts';
@@ -123,7 +123,7 @@ describe('owner bindings and contributions through the control plane', () => {
     await fetch(`${cp.info.apiUrl}/v1/models/${sha}`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: model });
     await node.announce();
     const { job } = await api.submitJob({ workload: 'infer', model: sha, prompts: ['hello mesh', 'second'], shardSize: 4, settings: { maxTokens: 4 } });
-    const assignment = (await node.next('assignment')).body;
+    const assignment = inferAssignment((await node.next('assignment')).body);
     await node.send('result', {
       jobId: assignment.jobId,
       shardId: assignment.shardId,

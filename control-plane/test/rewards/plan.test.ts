@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { zeroHash, type Hex } from 'viem';
 import { epochRoot } from '@meshchain/contracts';
-import type { BindingBody, ResultBody } from '@meshchain/protocol';
+import type { BindingBody, InferResultBody } from '@meshchain/protocol';
 import { judgeBinding } from '../../src/rewards/bindings.ts';
 import { decideEpochTimer, planEpochClose, type LedgerContribution } from '../../src/rewards/epoch-plan.ts';
 import { firstEpochToRepost, planPostStep, postRetryDelay, type PlanPostStepParameters } from '../../src/rewards/post-plan.ts';
@@ -13,7 +13,7 @@ const ALICE = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
 const BOB = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC';
 const CAROL = '0x90F79bf6EB2c4f870365E785982E1f101E93b906';
 
-const result = (promptTokens: number, outputs: number[][]): ResultBody => ({
+const result = (promptTokens: number, outputs: number[][]): InferResultBody => ({
   jobId: 'j',
   shardId: 'j.0',
   leaseId: 'l',

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
-import type { AssignmentBody, ResultBody } from '@meshchain/protocol';
+import { inferAssignment, type InferAssignmentBody, type InferResultBody } from '@meshchain/protocol';
 import { Agent, loadAgentConfig } from '@meshchain/device-agent';
 import { writeTinyModel } from '@meshchain/scripts/model';
 import { ApiClient, ApiError } from '../../src/index.ts';
@@ -21,7 +21,7 @@ async function until<T>(what: string, probe: () => Promise<T>, timeoutMs = 60_00
 }
 
 /** A plausible forgery: the right shape, the right count, tokens the model would not choose. */
-function forged(a: AssignmentBody): ResultBody {
+function forged(a: InferAssignmentBody): InferResultBody {
   return {
     jobId: a.jobId,
     shardId: a.shardId,
@@ -66,7 +66,7 @@ describe('spot checks catch a cheating node', () => {
 
     // First forgery: admitted (right shape), then caught by recomputation.
     const { job: jobA } = await submit(['one', 'two']);
-    const a1 = (await cheater.next('assignment')).body;
+    const a1 = inferAssignment((await cheater.next('assignment')).body);
     await cheater.send('result', forged(a1));
     assert.equal((await cheater.next('ack')).body.status, 'accepted', 'admission checks pass: only recomputation can tell');
     const afterA = await until('the failed check', async () => {
@@ -80,7 +80,7 @@ describe('spot checks catch a cheating node', () => {
 
     // Second forgery on another job: quarantine.
     const { job: jobB } = await submit(['three']);
-    const b1 = (await cheater.next('assignment')).body;
+    const b1 = inferAssignment((await cheater.next('assignment')).body);
     assert.equal(b1.jobId, jobB.id, 'excluded from job A, still eligible for job B');
     await cheater.send('result', forged(b1));
     await until('quarantine', async () => (await api.nodes()).find((n) => n.id === cheater.id)?.trust?.quarantined === true);

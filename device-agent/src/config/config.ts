@@ -21,6 +21,8 @@ export const agentConfigSchema = z.object({
   shutdownGraceMs: z.coerce.number().int().nonnegative().default(20_000),
   /** How long to wait for an ack before re-sending an outbox entry. */
   ackTimeoutMs: z.coerce.number().int().positive().default(30_000),
+  /** While a shard runs, progress (which extends its lease) is sent this often. */
+  progressIntervalMs: z.coerce.number().int().min(100).default(5_000),
   /** Largest accepted clock difference on assignments and acks. */
   maxSkewMs: z.coerce.number().int().positive().default(10 * 60_000),
   roles: z.array(z.enum(['worker', 'validator'])).min(1).default(['worker']),
@@ -73,6 +75,7 @@ const ENV: Record<string, string> = {
   MESHNODE_GPU: 'gpu',
   MESHNODE_SHUTDOWN_GRACE_MS: 'shutdownGraceMs',
   MESHNODE_ACK_TIMEOUT_MS: 'ackTimeoutMs',
+  MESHNODE_PROGRESS_INTERVAL_MS: 'progressIntervalMs',
   MESHNODE_LOG_LEVEL: 'logLevel',
   MESHNODE_LED_BACKEND: 'led.backend',
   MESHNODE_LED_SYSFS_NAME: 'led.sysfsName',

@@ -1,9 +1,10 @@
-import type { AssignmentBody, HandbackBody, InferOutput, ResultBody } from '@meshchain/protocol';
+import type { AssignmentBody, HandbackBody, ProgressBody } from '@meshchain/protocol';
 import type { Logger } from 'pino';
 import type { Db } from '../store/db.ts';
 import type { ModelCache } from '../models/model-cache.ts';
 import type { Outbox } from '../outbox/outbox.ts';
 import { isAbortError, type LlamaRuntime } from '../runtimes/llama/index.ts';
+import { createShardRunners, runShard, type ShardRunners } from '../runtimes/workloads.ts';
 
 export interface JobRunnerOptions {
   db: Db;
@@ -20,6 +21,15 @@ export interface JobRunnerOptions {
   onCurrentChange?: () => void;
   /** A shard could not or will not be run here: give it back. */
   onHandback: (body: HandbackBody) => void;
+  /** While a shard runs, called every `progressIntervalMs`: tell the control plane, which extends the lease. */
+  onProgress?: (body: ProgressBody) => void;
+  /** Default 5 s. */
+  progressIntervalMs?: number;
+}
+
+/** Why the running shard's AbortController fired: a shutdown hands it back, a cancel drops it. */
+class ShardCancelled {
+  constructor(readonly reason: string) {}
 }
 
 export interface CurrentShard {
@@ -41,13 +51,19 @@ type AssignmentState = 'pending' | 'running' | 'done' | 'handed_back' | 'failed'
  */
 export class JobRunner {
   readonly #o: JobRunnerOptions;
+  /** One runner per workload (`runtimes/<name>/`). */
+  readonly #runners: ShardRunners;
   #running: Promise<void> | null = null;
   #abort: AbortController | null = null;
   #current: CurrentShard | null = null;
+  #currentLease: { leaseId: string; jobId: string } | null = null;
   #accepting = true;
+  /** Draining for an update: no shard starts, new assignments are handed back. */
+  #draining = false;
 
   constructor(options: JobRunnerOptions) {
     this.#o = options;
+    this.#runners = createShardRunners(options);
   }
 
   get current(): CurrentShard | null {
@@ -61,7 +77,7 @@ export class JobRunner {
 
   /** Stores a verified assignment. Returns false for one already known (a redelivery). */
   accept(body: AssignmentBody, now = Date.now()): boolean {
-    if (!this.#accepting) {
+    if (!this.#accepting || this.#draining) {
       this.#o.onHandback({ shardId: body.shardId, leaseId: body.leaseId, reason: 'shutdown' });
       return false;
     }
@@ -76,10 +92,33 @@ export class JobRunner {
 
   /** Starts working through pending assignments if idle. */
   kick(): void {
-    if (this.#running || !this.#accepting) return;
+    if (this.#running || !this.#accepting || this.#draining) return;
     this.#running = this.#drain().finally(() => {
       this.#running = null;
     });
+  }
+
+  /**
+   * The control plane cancelled a job (or, with `leaseIds`, some of its
+   * leases): queued assignments of it are skipped and the running one is
+   * aborted. Neither is handed back: the control plane has already revoked
+   * the leases. Returns how many assignments were dropped.
+   */
+  cancel(jobId: string, leaseIds: readonly string[] | undefined, reason: string): number {
+    const matches = (lease: string, job: string): boolean => job === jobId && (!leaseIds || leaseIds.includes(lease));
+    const pending = this.#o.db.prepare(`SELECT lease_id, job_id FROM assignments WHERE state = 'pending' AND job_id = ?`).all(jobId) as { lease_id: string; job_id: string }[];
+    let dropped = 0;
+    for (const row of pending) {
+      if (!matches(row.lease_id, row.job_id)) continue;
+      this.#setState(row.lease_id, 'failed', `cancelled: ${reason}`);
+      dropped++;
+    }
+    const running = this.#currentLease;
+    if (running && matches(running.leaseId, running.jobId)) {
+      this.#abort?.abort(new ShardCancelled(reason));
+      dropped++;
+    }
+    return dropped;
   }
 
   /**
@@ -102,9 +141,42 @@ export class JobRunner {
     }
   }
 
+  /**
+   * Before an update: starts no new shard and hands back new assignments, and
+   * resolves once the running shard (if any) has finished. Never interrupts
+   * it; an operator who cannot wait updates with `force`, which skips this.
+   * Rejects with the signal's reason if it aborts first (work stays paused
+   * until `resume`).
+   */
+  async drain(signal?: AbortSignal): Promise<void> {
+    this.#draining = true;
+    const running = this.#running;
+    if (!running) return;
+    if (!signal) return running;
+    signal.throwIfAborted();
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => reject(signal.reason as Error);
+      signal.addEventListener('abort', onAbort, { once: true });
+      void running.then(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      });
+    });
+  }
+
+  /** Takes work again after `drain` (the update was refused or failed before the switch). */
+  resume(): void {
+    this.#draining = false;
+    this.kick();
+  }
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
   async #drain(): Promise<void> {
     for (;;) {
-      if (!this.#accepting) return;
+      if (!this.#accepting || this.#draining) return;
       const row = this.#o.db
         .prepare(`SELECT body FROM assignments WHERE state = 'pending' ORDER BY received_at, lease_id LIMIT 1`)
         .get() as { body: string } | undefined;
@@ -125,43 +197,31 @@ export class JobRunner {
     this.#setState(assignment.leaseId, 'running');
     const abort = new AbortController();
     this.#abort = abort;
+    this.#currentLease = { leaseId: assignment.leaseId, jobId: assignment.jobId };
     const started = Date.now();
     this.#current = { shardId: assignment.shardId, jobId: assignment.jobId, inputs: assignment.inputs.length, done: 0, startedAt: started, tokensPerSecond: null };
     this.#o.onCurrentChange?.();
+    let tokensSoFar = 0;
+    const onProgress = this.#o.onProgress;
+    const progressTimer = onProgress
+      ? setInterval(() => {
+          const done = this.#current?.shardId === assignment.shardId ? this.#current.done : 0;
+          onProgress({ jobId: assignment.jobId, shardId: assignment.shardId, leaseId: assignment.leaseId, done, tokens: tokensSoFar });
+        }, this.#o.progressIntervalMs ?? 5_000)
+      : null;
+    progressTimer?.unref();
     try {
-      const path = await this.#o.models.ensure(assignment.model, abort.signal);
-      const model = { path, sha256: assignment.model.sha256 };
-      const outputs: InferOutput[] = [];
-      let promptTokens = 0;
-      let generated = 0;
-      // Inference time only: model download and load are not the shard's compute.
-      let computeMs = 0;
-      for (const input of assignment.inputs) {
-        const generation = await this.#o.runtime.generate(
-          model,
-          input.prompt,
-          { ...assignment.settings, threads: this.#o.threads },
-          abort.signal,
-        );
-        outputs.push({ index: input.index, tokens: generation.tokens, text: generation.text, finishReason: generation.finishReason });
-        promptTokens += generation.promptTokens.length;
-        generated += generation.tokens.length;
-        computeMs += generation.timings.promptMs + generation.timings.generateMs;
-        if (this.#current) {
-          this.#current.done++;
-          this.#current.tokensPerSecond = computeMs > 0 ? Math.round((generated / computeMs) * 1000) : null;
-        }
-        this.#o.onCurrentChange?.();
-      }
-      const result: ResultBody = {
-        jobId: assignment.jobId,
-        shardId: assignment.shardId,
-        leaseId: assignment.leaseId,
-        modelSha256: assignment.model.sha256,
-        inputHash: assignment.inputHash,
-        outputs,
-        stats: { promptTokens, generatedTokens: generated, computeMs },
-      };
+      const { result, tokens: generated, computeMs } = await runShard(this.#runners, assignment, {
+        signal: abort.signal,
+        onOutput: (progress) => {
+          tokensSoFar = progress.tokens;
+          if (this.#current) {
+            this.#current.done++;
+            this.#current.tokensPerSecond = progress.computeMs > 0 && progress.tokens > 0 ? Math.round((progress.tokens / progress.computeMs) * 1000) : null;
+          }
+          this.#o.onCurrentChange?.();
+        },
+      });
       this.#o.db.transaction(() => {
         this.#o.outbox.addResult(result);
         this.#setState(assignment.leaseId, 'done');
@@ -176,7 +236,10 @@ export class JobRunner {
       this.#o.afterResultStored?.();
       this.#o.onResult();
     } catch (error) {
-      if (isAbortError(error) || abort.signal.aborted) {
+      if (abort.signal.reason instanceof ShardCancelled) {
+        log.warn({ reason: abort.signal.reason.reason }, 'shard cancelled by the control plane; dropped');
+        this.#setState(assignment.leaseId, 'failed', `cancelled: ${abort.signal.reason.reason}`);
+      } else if (isAbortError(error) || abort.signal.aborted) {
         log.warn('shard aborted by shutdown; handing it back');
         this.#setState(assignment.leaseId, 'handed_back', 'shutdown');
         this.#o.onHandback({ shardId: assignment.shardId, leaseId: assignment.leaseId, reason: 'shutdown' });
@@ -187,7 +250,9 @@ export class JobRunner {
         this.#o.onHandback({ shardId: assignment.shardId, leaseId: assignment.leaseId, reason: 'error', ...(detail ? { detail } : {}) });
       }
     } finally {
+      if (progressTimer) clearInterval(progressTimer);
       this.#abort = null;
+      this.#currentLease = null;
       this.#current = null;
       this.#o.onCurrentChange?.();
     }

@@ -90,7 +90,7 @@ export class NodeLink {
     client.on('connect', () => {
       this.#attempt = 0;
       logger.info({ url: this.#o.url }, 'connected');
-      client.subscribe([topicFor('assignment', identity.nodeId), topicFor('ack', identity.nodeId), topicFor('command', identity.nodeId)], { qos: 1 }, (error) => {
+      client.subscribe([topicFor('assignment', identity.nodeId), topicFor('ack', identity.nodeId), topicFor('command', identity.nodeId), topicFor('updateOffer', identity.nodeId)], { qos: 1 }, (error) => {
         if (error) {
           logger.error({ err: error.message }, 'subscription refused');
           return;

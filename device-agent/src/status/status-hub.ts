@@ -92,6 +92,12 @@ export class StatusHub {
     this.#push();
   }
 
+  /** An OTA update's progress: the page shows it, and the LED shows "updating" while it downloads, installs or reboots. */
+  setUpdate(update: WebSnapshot['update']): void {
+    this.#web.update({ update });
+    this.setUpdating(update.status === 'downloading' || update.status === 'installing' || update.status === 'rebooting');
+  }
+
   identify(seconds: number): void {
     this.#identifyUntil = this.#now() + seconds * 1000;
     this.#push();

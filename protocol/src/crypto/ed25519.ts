@@ -60,20 +60,24 @@ export class NobleSigner implements Signer {
 }
 
 // Public keys recur (one per node); parsing DER on every verify costs more than verifying.
+// Least recently used goes first, and the limit is well above a large fleet: with first-in
+// first-out and a limit at the fleet's size, a fleet one node larger re-parsed every key.
 const publicKeyCache = new Map<string, KeyObject>();
-const PUBLIC_KEY_CACHE_LIMIT = 10_000;
+const PUBLIC_KEY_CACHE_LIMIT = 100_000;
 
 function publicKeyObject(publicKey: Uint8Array): KeyObject {
   const cacheKey = Buffer.from(publicKey).toString('hex');
   let key = publicKeyCache.get(cacheKey);
-  if (!key) {
+  if (key) {
+    publicKeyCache.delete(cacheKey);
+  } else {
     key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
     if (publicKeyCache.size >= PUBLIC_KEY_CACHE_LIMIT) {
       const oldest = publicKeyCache.keys().next().value;
       if (oldest !== undefined) publicKeyCache.delete(oldest);
     }
-    publicKeyCache.set(cacheKey, key);
   }
+  publicKeyCache.set(cacheKey, key);
   return key;
 }
 

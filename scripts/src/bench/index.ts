@@ -8,12 +8,23 @@ import { writeFile } from 'node:fs/promises';
 import { brokerBenchmark } from './broker.ts';
 import { demoBenchmark } from './demo.ts';
 import { gasBenchmark } from './gas.ts';
+import { idleBenchmark } from './idle.ts';
 import { machineInfo, Reporter, type Benchmark, type BenchResult } from './harness.ts';
 import { inferenceBenchmark } from './inference.ts';
 import { intakeBenchmark } from './intake.ts';
 import { protocolBenchmark } from './protocol.ts';
+import { throughputBenchmark } from './throughput.ts';
 
-const BENCHMARKS: readonly Benchmark[] = [protocolBenchmark, brokerBenchmark, intakeBenchmark, inferenceBenchmark, demoBenchmark, gasBenchmark];
+const BENCHMARKS: readonly Benchmark[] = [
+  protocolBenchmark,
+  brokerBenchmark,
+  intakeBenchmark,
+  throughputBenchmark,
+  idleBenchmark,
+  inferenceBenchmark,
+  demoBenchmark,
+  gasBenchmark,
+];
 
 const USAGE = `usage: npm run bench [-- [${BENCHMARKS.map((b) => b.name).join('|')}]... [--quick] [--json <file>]]
 

@@ -19,6 +19,7 @@ import {
   topicFor,
   type Envelope,
   type GenerationSettings,
+  type PromptInput,
   type ResultBody,
 } from '@meshchain/protocol';
 import { Aggregator } from '../../../control-plane/src/aggregate/aggregator.ts';
@@ -67,14 +68,14 @@ function resultBody(shard: Shard, lease: Lease, modelSha256: string, random: () 
     leaseId: lease.id,
     modelSha256,
     inputHash: shard.inputHash,
-    outputs: inferOutputs(shard.inputs, MAX_TOKENS, random),
+    outputs: inferOutputs(shard.inputs as PromptInput[], MAX_TOKENS, random),
     stats: { promptTokens: shard.inputs.length * 8, generatedTokens: shard.inputs.length * MAX_TOKENS, computeMs: 700 },
   };
 }
 
 /** Untimed: a job of `shardCount` shards, every shard leased round-robin, and its signed results. */
 function prepareJob(stores: Stores, fleet: readonly FleetNode[], modelSha256: string, shardCount: number, seed: number): PreparedJob {
-  const job = stores.jobs.createJob({ modelSha256, inputs: promptInputs(shardCount * SHARD_SIZE), shardSize: SHARD_SIZE, settings: SETTINGS });
+  const job = stores.jobs.createJob({ workload: 'infer', modelSha256, inputs: promptInputs(shardCount * SHARD_SIZE), shardSize: SHARD_SIZE, settings: SETTINGS });
   const random = seededRandom(seed);
   const deliveries: PreparedJob['deliveries'] = [];
   const duplicates: PreparedJob['duplicates'] = [];

@@ -35,6 +35,8 @@ export interface LocalNetworkOptions {
   /** Extra environment for every agent. */
   nodeEnv?: NodeJS.ProcessEnv;
   controlPlaneEnv?: NodeJS.ProcessEnv;
+  /** Extra `node` options for the control plane (e.g. `--cpu-prof`). */
+  controlPlaneNodeArgs?: readonly string[];
 }
 
 /**
@@ -55,6 +57,7 @@ export async function startLocalNetwork(options: LocalNetworkOptions): Promise<L
       MESHCHAIN_CLI,
       ['serve', '--json', '--data-dir', cpDir, '--api-port', apiPort, '--mqtt-port', mqttPort],
       { MESHCHAIN_LOG_LEVEL: logLevel, ...options.controlPlaneEnv },
+      options.controlPlaneNodeArgs,
     );
     const info = await proc.waitForEvent<ReadyInfo>('ready', 60_000);
     // A restart must come back on the same ports: agents and assignments know them.

@@ -19,8 +19,8 @@ export interface ManagedProcess {
 }
 
 /** Runs one of the project's TypeScript entry points as a real child process (node --import tsx). */
-export function startProcess(name: string, script: string, args: string[], env: NodeJS.ProcessEnv = {}): ManagedProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+export function startProcess(name: string, script: string, args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: readonly string[] = []): ManagedProcess {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -3,8 +3,8 @@
  * sha256, and one context + sequence per model, reused while its settings
  * stay the same.
  */
-import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp';
-import { InvalidRequestError, ModelLoadError } from './errors.ts';
+import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaEmbeddingContext, type LlamaModel, type Token } from 'node-llama-cpp';
+import { GenerationAbortedError, InvalidRequestError, ModelLoadError } from './errors.ts';
 import { runGeneration } from './generate.ts';
 import { GgufFormatError, readGgufHeader } from './gguf-header.ts';
 import type { WorkerConfig, WorkerLogLevel } from './protocol.ts';
@@ -16,7 +16,7 @@ import {
   assertScoreSettings,
   assertTokenIds,
 } from './settings.ts';
-import type { Generation, GenerationSettings, LoadedModel, ModelRef, ScoreSettings, TokenScore } from './types.ts';
+import type { EmbedSettings, Embeddings, Generation, GenerationSettings, LoadedModel, ModelRef, ScoreSettings, TokenScore } from './types.ts';
 
 interface Session {
   key: string;
@@ -28,6 +28,7 @@ interface ModelEntry {
   model: LlamaModel;
   vocabSize: number;
   session: Session | undefined;
+  embedding: { key: string; context: LlamaEmbeddingContext } | undefined;
 }
 
 export interface EngineOptions {
@@ -122,6 +123,7 @@ export class LlamaEngine {
       // Models without a tokenizer vocabulary cannot run text shards anyway.
       vocabSize: vocabSize ?? 0,
       session: undefined,
+      embedding: undefined,
     };
     this.#models.set(ref.sha256, entry);
     return { entry, loadMs: performance.now() - started };
@@ -179,6 +181,38 @@ export class LlamaEngine {
     });
     const sequence = await this.#session(entry, settings);
     return scoreClaim({ sequence, promptTokens: asTokens(promptTokens), claimedTokens: asTokens(claimedTokens) });
+  }
+
+  async embed(ref: ModelRef, texts: string[], settings: EmbedSettings, signal: AbortSignal): Promise<Embeddings> {
+    assertScoreSettings(settings);
+    const { entry } = await this.#entry(ref);
+    const context = await this.#embeddingContext(entry, settings);
+    const started = performance.now();
+    const vectors: number[][] = [];
+    let tokens = 0;
+    for (const [i, text] of texts.entries()) {
+      if (signal.aborted) throw new GenerationAbortedError('Embedding was aborted', { cause: signal.reason });
+      if (text.length === 0) throw new InvalidRequestError(`Text #${i} is empty: nothing to embed`);
+      const length = context.calculateInputLength(text);
+      assertFitsContext({ promptTokens: length, newTokens: 0, contextSize: settings.contextSize, what: `Embedding text #${i}` });
+      tokens += length;
+      vectors.push([...(await context.getEmbeddingFor(text)).vector]);
+    }
+    return { vectors, tokens, ms: performance.now() - started };
+  }
+
+  async #embeddingContext(entry: ModelEntry, settings: EmbedSettings): Promise<LlamaEmbeddingContext> {
+    const key = `${settings.contextSize}/${settings.batchSize}/${settings.threads}`;
+    if (entry.embedding?.key === key) return entry.embedding.context;
+    await entry.embedding?.context.dispose();
+    entry.embedding = undefined;
+    const context = await entry.model.createEmbeddingContext({
+      contextSize: settings.contextSize,
+      batchSize: settings.batchSize,
+      threads: settings.threads,
+    });
+    entry.embedding = { key, context };
+    return context;
   }
 
   async tokenize(ref: ModelRef, text: string): Promise<number[]> {

@@ -12,6 +12,8 @@ export {
   type RuntimeErrorOptions,
 } from './errors.ts';
 export type {
+  EmbedSettings,
+  Embeddings,
   Generation,
   GenerationSettings,
   GenerationTimings,
@@ -21,3 +23,18 @@ export type {
   ScoreSettings,
   TokenScore,
 } from './types.ts';
+export {
+  checkShard,
+  cosineSimilarity,
+  DEFAULT_MIN_COSINE,
+  DEFAULT_TOLERANCE,
+  outputVerdicts,
+  shardCheckOf,
+  verifyByRegeneration,
+  verifyEmbedOutputs,
+  verifyInferOutput,
+  type CheckOptions,
+  type ShardCheck,
+  type ShardVerdict,
+  type Verification,
+} from './verify.ts';

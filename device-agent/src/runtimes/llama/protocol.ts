@@ -4,6 +4,8 @@
  * answer repeats. The parent sends one request at a time.
  */
 import type {
+  EmbedSettings,
+  Embeddings,
   Generation,
   GenerationSettings,
   LoadedModel,
@@ -24,6 +26,7 @@ export interface WorkerOperations {
     params: { model: ModelRef; promptTokens: number[]; claimedTokens: number[]; settings: ScoreSettings };
     result: TokenScore[];
   };
+  embed: { params: { model: ModelRef; texts: string[]; settings: EmbedSettings }; result: Embeddings };
 }
 
 export type OperationName = keyof WorkerOperations;

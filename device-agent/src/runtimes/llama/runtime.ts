@@ -16,6 +16,8 @@ import {
 import type { OperationName, SerializedError, WorkerMessage, WorkerOperations, WorkerRequest } from './protocol.ts';
 import { assertGenerationSettings, assertModelRef, assertScoreSettings } from './settings.ts';
 import type {
+  EmbedSettings,
+  Embeddings,
   Generation,
   GenerationSettings,
   LoadedModel,
@@ -142,6 +144,13 @@ export class LlamaRuntime {
     assertModelRef(model);
     assertScoreSettings(settings);
     return this.#call('score', { model, promptTokens, claimedTokens, settings }, signal);
+  }
+
+  /** Pooled embeddings of `texts`, in order, one call for the whole batch. */
+  async embed(model: ModelRef, texts: string[], settings: EmbedSettings, signal?: AbortSignal): Promise<Embeddings> {
+    assertModelRef(model);
+    assertScoreSettings(settings);
+    return this.#call('embed', { model, texts, settings }, signal);
   }
 
   /** Kills the worker and fails every pending call; a later call starts a new worker. */

@@ -47,6 +47,18 @@ export interface LoadedModel {
   eosToken: number | null;
 }
 
+/** Settings of an embedding context. Threads do not change the vectors (measured: bitwise equal). */
+export type EmbedSettings = Pick<GenerationSettings, 'contextSize' | 'batchSize' | 'threads'>;
+
+export interface Embeddings {
+  /** One pooled embedding per text, in order, as llama.cpp returns it (not normalised). */
+  vectors: number[][];
+  /** Tokens evaluated, over all texts. */
+  tokens: number;
+  /** Evaluation time, model load excluded. */
+  ms: number;
+}
+
 /** The settings that decide a context; scoring must use the generator's. */
 export type ScoreSettings = Pick<GenerationSettings, 'contextSize' | 'batchSize' | 'threads'>;
 

@@ -53,6 +53,8 @@ async function execute(engine: LlamaEngine, request: WorkerRequest, signal: Abor
       return engine.tokenize(request.params.model, request.params.text);
     case 'detokenize':
       return engine.detokenize(request.params.model, request.params.tokens, request.params.lastTokens);
+    case 'embed':
+      return engine.embed(request.params.model, request.params.texts, request.params.settings, signal);
     case 'score':
       return engine.score(
         request.params.model,

@@ -1,0 +1,1 @@
+export { runSyntheticShard, SYNTHETIC_ENGINE } from './run-shard.ts';
