@@ -1,7 +1,7 @@
 import type { BodyOf, DownKind, GenerationSettings, OpenedMessage } from '@meshchain/protocol';
 import type { Logger } from 'pino';
 import type { Aggregator } from './aggregate/aggregator.ts';
-import type { ResultIntake } from './intake/result-intake.ts';
+import type { GroupOutcome, IntakeItem, IntakeOutcome, ResultIntake } from './intake/result-intake.ts';
 import type { JobStore } from './jobs/job-store.ts';
 import type { Job } from './jobs/types.ts';
 import type { ControlLink } from './link/control-link.ts';
@@ -63,6 +63,8 @@ export interface OrchestratorOptions {
 
 /** Scheduling passes are at least this far apart (ms); requests in between share the next pass. */
 const MIN_PASS_INTERVAL_MS = 5;
+/** A pass reads up to free slots + this many queued shards of each job. */
+const QUEUE_MARGIN = 32;
 
 export function leaseDuration(timing: LeaseTiming, inputs: number, settings: GenerationSettings): number {
   return timing.baseMs + inputs * settings.maxTokens * timing.perTokenMs;
@@ -82,6 +84,8 @@ export class Orchestrator {
   #lastPass = Number.NEGATIVE_INFINITY;
   #lastSpeculation = 0;
   #startedAt = 0;
+  /** Results received since the last group commit. */
+  #results: IntakeItem[] = [];
 
   constructor(options: OrchestratorOptions) {
     this.#o = options;
@@ -97,6 +101,8 @@ export class Orchestrator {
   }
 
   stop(): void {
+    // Results already received are recorded and acknowledged before the link goes down.
+    this.#takeResults();
     this.#stopped = true;
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
@@ -118,7 +124,7 @@ export class Orchestrator {
         break;
       case 'result':
         this.#onResult(nodeId, message.envelope);
-        break;
+        return;
       case 'handback': {
         // A validator node giving back a verification task: the control plane checks that result itself.
         if (this.#o.trust?.receiveHandback(nodeId, message.body)) return;
@@ -193,14 +199,75 @@ export class Orchestrator {
       const receipt = this.#o.trust?.receiveVerdict(nodeId, envelope) ?? { status: 'rejected' as const, reason: 'spot checks are off' };
       const { shardId, leaseId } = envelope.body;
       this.#send('ack', nodeId, { resultId: envelope.id, shardId, leaseId, status: receipt.status, ...(receipt.status === 'accepted' ? {} : { reason: receipt.reason.slice(0, 512) }) });
+      this.requestSchedule();
       return;
     }
-    const rivals = this.#o.leases.activeLeasesOf(envelope.body.shardId).filter((l) => l.id !== envelope.body.leaseId);
-    const outcome = this.#o.intake.receive(envelope, nodeId);
+    // Results that arrive in one turn of the event loop share one commit (see #takeResults);
+    // once stopping, each is taken at once, while the link is still up to acknowledge it.
+    this.#results.push({ envelope, nodeId });
+    if (this.#stopped) this.#takeResults();
+    else if (this.#results.length === 1) setImmediate(() => this.#takeResults());
+  }
+
+  /**
+   * Group commit: every result queued since the last call is judged and
+   * recorded in one transaction, and acknowledged only after it commits. A
+   * crash before the commit loses no result: its node keeps it in its outbox
+   * until the signed ack arrives, and sends it again.
+   */
+  #takeResults(): void {
+    const items = this.#results;
+    if (items.length === 0) return;
+    this.#results = [];
+    let outcomes: GroupOutcome[];
+    try {
+      outcomes = this.#o.intake.receiveMany(items);
+    } catch (error) {
+      // Nothing was recorded and nothing is acknowledged: the nodes send these results again.
+      this.#log.error({ err: error, results: items.length }, 'result intake failed');
+      return;
+    }
+    const completed: string[] = [];
+    outcomes.forEach((taken, i) => {
+      const { envelope, nodeId } = items[i] as IntakeItem;
+      if (!taken.ok) {
+        this.#log.error({ err: taken.error, nodeId, resultId: envelope.id }, 'result intake failed; the node will send it again');
+        return;
+      }
+      // A failure answering one result (it is recorded) must not keep the others' acks back.
+      try {
+        this.#answer(nodeId, envelope, taken.outcome);
+      } catch (error) {
+        this.#log.error({ err: error, nodeId, resultId: envelope.id }, 'answering a result failed');
+      }
+      if (taken.outcome.jobComplete) completed.push(taken.outcome.jobId);
+    });
+    // This runs outside the link's handler: nothing may escape to the event loop.
+    try {
+      this.#o.trust?.wake();
+    } catch (error) {
+      this.#log.error({ err: error }, 'starting spot checks failed; the periodic kick retries');
+    }
+    // A job whose last results await a spot check completes on the pass after the check.
+    for (const jobId of completed) {
+      try {
+        if (this.#o.trust?.hasPending(jobId)) continue;
+        const manifest = this.#o.aggregator.completeJob(jobId);
+        this.#log.info({ jobId, root: manifest.root }, 'job completed');
+      } catch (error) {
+        // A later scheduling pass tries again (completableJobs).
+        this.#log.error({ err: error, jobId }, 'completing a job failed');
+      }
+    }
+    this.requestSchedule();
+  }
+
+  /** The ack of one recorded result, and the cancel for the copy of its shard that lost. */
+  #answer(nodeId: string, envelope: IntakeItem['envelope'], outcome: IntakeOutcome): void {
     const { verdict } = outcome;
     const logFields = { nodeId, shardId: outcome.shardId, resultId: envelope.id, verdict: verdict.status };
     if (verdict.status === 'rejected') this.#log.warn({ ...logFields, reason: verdict.reason }, 'result rejected');
-    else if (!outcome.redelivered) this.#log.info(logFields, 'result');
+    else if (!outcome.redelivered) this.#log.debug(logFields, 'result');
     this.#send('ack', nodeId, {
       resultId: envelope.id,
       shardId: envelope.body.shardId,
@@ -209,18 +276,10 @@ export class Orchestrator {
       ...(verdict.status === 'accepted' ? {} : { reason: verdict.reason.slice(0, 512) }),
       ...(verdict.status === 'accepted' ? unitsField(this.#o.creditedUnits?.(envelope.id) ?? null) : {}),
     });
-    if (verdict.status === 'accepted' && !outcome.redelivered) {
-      // The other copy of a speculated shard lost: its lease is superseded, its node may stop.
-      for (const loser of rivals) {
-        this.#log.info({ shardId: loser.shardId, nodeId: loser.nodeId, leaseId: loser.id }, 'speculative race lost; lease released');
-        this.#send('command', loser.nodeId, { type: 'cancel', jobId: envelope.body.jobId, leaseIds: [loser.id], reason: 'another copy of the shard finished first' });
-      }
-    }
-    this.#o.trust?.kick();
-    // A job whose last results await a spot check completes on the pass after the check.
-    if (outcome.jobComplete && !this.#o.trust?.hasPending(outcome.jobId)) {
-      const manifest = this.#o.aggregator.completeJob(outcome.jobId);
-      this.#log.info({ jobId: outcome.jobId, root: manifest.root }, 'job completed');
+    // The other copy of a speculated shard lost: its lease is superseded, its node may stop.
+    for (const loser of outcome.superseded) {
+      this.#log.info({ shardId: outcome.shardId, nodeId: loser.nodeId, leaseId: loser.leaseId }, 'speculative race lost; lease released');
+      this.#send('command', loser.nodeId, { type: 'cancel', jobId: envelope.body.jobId, leaseIds: [loser.leaseId], reason: 'another copy of the shard finished first' });
     }
   }
 
@@ -263,12 +322,14 @@ export class Orchestrator {
     if (!this.#o.link.connected) return;
     const speculate = this.#o.stragglers && now - this.#lastSpeculation >= this.#o.tickMs;
     // A shard one node of an owner got wrong goes to another owner's node (trust/validator-nodes.ts).
-    const queued = this.#o.leases.queuedShards(now, 500);
-    const queue = this.#o.trust?.withOwnerExclusions(queued) ?? queued;
-    if (queue.length === 0 && !speculate) return;
+    if (!speculate && !this.#o.leases.hasQueuedShards(now)) return;
     const slots = this.#nodeSlots(now);
     let free = slots.reduce((sum, n) => sum + Math.max(0, n.freeSlots), 0);
     if (free === 0) return;
+    // Each job's first shards, as many as could be placed plus a margin for shards some nodes are excluded from.
+    const queued = this.#o.leases.queuedShards(now, Math.min(500, free + QUEUE_MARGIN));
+    const queue = this.#o.trust?.withOwnerExclusions(queued) ?? queued;
+    if (queue.length === 0 && !speculate) return;
 
     const jobs = new Map<string, Job>();
     const jobOf = (id: string): Job => {
@@ -381,7 +442,8 @@ export class Orchestrator {
     const model = job.modelSha256 === null ? null : this.#o.models.get(job.modelSha256);
     const modelRef = model && { sha256: model.sha256, size: model.size, url: `${this.#o.modelBaseUrl}/v1/models/${model.sha256}` };
     const body = workloadModule(job.workload).assignment(job, shard, lease, modelRef);
-    this.#log.info({ shardId: shard.id, nodeId: lease.nodeId, leaseId: lease.id }, what);
+    // One line per shard: at info only when it is out of the ordinary (a speculative copy).
+    this.#log[lease.speculative ? 'info' : 'debug']({ shardId: shard.id, nodeId: lease.nodeId, leaseId: lease.id }, what);
     this.#send('assignment', lease.nodeId, body);
   }
 

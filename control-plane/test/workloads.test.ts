@@ -99,14 +99,17 @@ describe('synthetic workload', () => {
 
 describe('job manifest', () => {
   it('has the root StandardMerkleTree gives for the same leaves', () => {
-    const shards = Array.from({ length: 37 }, (_, i) => ({
-      index: i, shardId: `job_m.${i}`, nodeId: `mn${i % 5}`, resultHash: canonicalHash({ i }), verdict: i % 3 ? ('accepted' as const) : ('verified' as const), inputs: { first: i * 2, last: i * 2 + 1 },
-    }));
-    for (const model of ['a'.repeat(64), NO_MODEL_SHA256]) {
-      const manifest = buildManifest('job_m', model, 74, [...shards].reverse());
-      const reference = StandardMerkleTree.of(shards.map((s) => manifestLeaf('job_m', model, s)), [...MANIFEST_LEAF_TYPES]);
-      assert.equal(manifest.root, reference.root);
-      assert.deepEqual(manifest.shards.map((s) => s.index), shards.map((s) => s.index));
+    // Strings shorter and longer than one 32-byte word, multi-byte characters, tree sizes odd, even and one.
+    for (const [jobId, length] of [['job_m', 1], ['job_m', 2], ['job_m', 3], ['job_m', 37], [`job_${'é'.repeat(40)}`, 64]] as const) {
+      const shards = Array.from({ length }, (_, i) => ({
+        index: i * 1000, shardId: `job_m.${i}`, nodeId: i % 2 ? `mn${i % 5}` : `mn${'x'.repeat(26 + i)}`, resultHash: canonicalHash({ i }), verdict: i % 3 ? ('accepted' as const) : ('verified' as const), inputs: { first: i * 2, last: i * 2 + 1 },
+      }));
+      for (const model of ['a'.repeat(64), 'Ab'.repeat(32), NO_MODEL_SHA256]) {
+        const manifest = buildManifest(jobId, model, 2 * length, [...shards].reverse());
+        const reference = StandardMerkleTree.of(shards.map((s) => manifestLeaf(jobId, model, s)), [...MANIFEST_LEAF_TYPES]);
+        assert.equal(manifest.root, reference.root, `${length} shards`);
+        assert.deepEqual(manifest.shards.map((s) => s.index), shards.map((s) => s.index));
+      }
     }
   });
 });

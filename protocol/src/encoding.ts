@@ -11,14 +11,63 @@ const canonicalize = canonicalizeModule as unknown as (input: unknown) => string
  * and every content hash in MeshChain is computed over.
  */
 export function canonicalJson(value: unknown): string {
+  // Every message is encoded at least once on each side: plain JSON values take
+  // one pass; anything else (and every error) takes the checked path below.
+  const fast = plainCanonicalJson(value);
+  if (fast !== undefined) return fast;
   assertCanonicalizable(value, '$');
   const text = canonicalize(value);
   if (text === undefined) throw new MalformedMessageError('value cannot be canonicalized');
   return text;
 }
 
+const utf8 = new TextEncoder();
+
 export function canonicalBytes(value: unknown): Uint8Array {
-  return new TextEncoder().encode(canonicalJson(value));
+  return utf8.encode(canonicalJson(value));
+}
+
+/**
+ * JCS of a value made only of strings, booleans, finite numbers, null,
+ * arrays and plain objects without `toJSON`: the same text as `canonicalize`
+ * (keys in UTF-16 code-unit order, numbers and strings as JSON.stringify
+ * writes them). Undefined for anything else, which the checked path handles.
+ */
+function plainCanonicalJson(value: unknown): string | undefined {
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'number':
+      return Number.isFinite(value) ? JSON.stringify(value) : undefined;
+    case 'object': {
+      if (value === null) return 'null';
+      if (Array.isArray(value)) {
+        let out = '[';
+        for (let i = 0; i < value.length; i++) {
+          if (!(i in value)) return undefined;
+          const item = plainCanonicalJson(value[i]);
+          if (item === undefined) return undefined;
+          out += i === 0 ? item : `,${item}`;
+        }
+        return `${out}]`;
+      }
+      if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return undefined;
+      const record = value as Record<string, unknown>;
+      const keys = Object.keys(record).sort();
+      let out = '{';
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i] as string;
+        const item = plainCanonicalJson(record[key]);
+        if (item === undefined) return undefined;
+        out += `${i === 0 ? '' : ','}${JSON.stringify(key)}:${item}`;
+      }
+      return `${out}}`;
+    }
+    default:
+      return undefined;
+  }
 }
 
 /** sha256 of the canonical encoding, hex. Used for input, result and manifest hashes. */

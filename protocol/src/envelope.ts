@@ -58,6 +58,15 @@ export interface SealOptions {
   id?: string;
 }
 
+/** A signer's id and encoded key per role, derived once per key: a control plane seals thousands of messages a second. */
+const senders = new WeakMap<Uint8Array, Partial<Record<'node' | 'cp', { from: string; pub: string }>>>();
+
+function senderOf(publicKey: Uint8Array, role: 'node' | 'cp'): { from: string; pub: string } {
+  let byRole = senders.get(publicKey);
+  if (!byRole) senders.set(publicKey, (byRole = {}));
+  return (byRole[role] ??= { from: deriveId(publicKey, role), pub: toBase64Url(publicKey) });
+}
+
 /** Signs a message body for its kind. Nodes seal `up` kinds; the control plane seals the rest. */
 export function sealMessage<K extends MessageKind>(
   kind: K,
@@ -67,13 +76,14 @@ export function sealMessage<K extends MessageKind>(
 ): Envelope<K> {
   const ts = options.now ?? Date.now();
   const role = TOPICS[kind].direction === 'up' ? 'node' : 'cp';
+  const sender = senderOf(signer.publicKey, role);
   const unsigned = {
     v: PROTOCOL_VERSION,
     kind,
     id: options.id ?? newMessageId(ts),
     ts,
-    from: deriveId(signer.publicKey, role),
-    pub: toBase64Url(signer.publicKey),
+    from: sender.from,
+    pub: sender.pub,
     body,
   } as const;
   return { ...unsigned, sig: toBase64Url(signer.sign(signingBytes(unsigned))) };

@@ -31,10 +31,27 @@ export function roleOfId(id: string): Role | null {
 
 /** A message id: a time-ordered prefix for readable logs and 96 random bits. */
 export function newMessageId(now = Date.now()): string {
-  return now.toString(36).padStart(9, '0') + '-' + randomBytes(12).toString('base64url');
+  return now.toString(36).padStart(9, '0') + '-' + Buffer.from(randomSlice(12)).toString('base64url');
 }
 
 /** A short random id for jobs, shards, leases: url- and topic-safe. */
 export function newId(prefix: string): string {
-  return `${prefix}_${toBase32(new Uint8Array(randomBytes(10)))}`;
+  return `${prefix}_${toBase32(randomSlice(10))}`;
+}
+
+// Ids are made thousands of times a second on a busy control plane: one
+// call into the CSPRNG fills a pool that serves hundreds of them.
+const POOL_SIZE = 4096;
+let pool = new Uint8Array(0);
+let poolOffset = 0;
+
+/** `length` fresh random bytes (each byte of the pool is handed out once). */
+function randomSlice(length: number): Uint8Array {
+  if (poolOffset + length > pool.length) {
+    pool = new Uint8Array(randomBytes(POOL_SIZE));
+    poolOffset = 0;
+  }
+  const slice = pool.slice(poolOffset, poolOffset + length);
+  poolOffset += length;
+  return slice;
 }

@@ -1,6 +1,30 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import canonicalizeModule from 'canonicalize';
 import { canonicalHash, canonicalJson, fromBase64Url, MalformedMessageError, ReplayGuard, toBase32, toBase64Url } from '../src/index.ts';
+
+const canonicalize = canonicalizeModule as unknown as (input: unknown) => string | undefined;
+
+/** A seeded random JSON value: strings with escapes, astral and surrogate-order keys, odd numbers, nesting. */
+function randomJson(next: () => number, depth = 0): unknown {
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)] as T;
+  const text = (): string => Array.from({ length: Math.floor(next() * 6) }, () => pick(['a', 'B', 'é', '\u20ac', '😀', '\ufb33', '"', '\\', '\n', '\u0001', '\u2028', '1', '_'])).join('');
+  const kind = depth > 3 ? Math.floor(next() * 4) : Math.floor(next() * 6);
+  switch (kind) {
+    case 0:
+      return text();
+    case 1:
+      return pick([0, -0, 1, -1.5, 1e21, 1e-7, 123456789.125, Number.MAX_SAFE_INTEGER, 5e-324, 0.1 + 0.2]);
+    case 2:
+      return pick([true, false]);
+    case 3:
+      return null;
+    case 4:
+      return Array.from({ length: Math.floor(next() * 4) }, () => randomJson(next, depth + 1));
+    default:
+      return Object.fromEntries(Array.from({ length: Math.floor(next() * 5) }, () => [text(), randomJson(next, depth + 1)]));
+  }
+}
 
 describe('canonical encoding', () => {
   it('sorts keys recursively and is independent of insertion order', () => {
@@ -9,11 +33,25 @@ describe('canonical encoding', () => {
     assert.notEqual(canonicalHash({ x: 1 }), canonicalHash({ x: 2 }));
   });
 
+  it('writes exactly what the reference JCS implementation writes', () => {
+    let seed = 7;
+    const next = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let i = 0; i < 2000; i++) {
+      const value = randomJson(next);
+      assert.equal(canonicalJson(value), canonicalize(value));
+    }
+    // Values outside plain JSON take the checked path and still match.
+    const date = new Date(0);
+    assert.equal(canonicalJson({ at: date }), canonicalize({ at: date }));
+  });
+
   it('refuses values JSON cannot carry faithfully', () => {
     assert.throws(() => canonicalJson({ a: Number.NaN }), MalformedMessageError);
     assert.throws(() => canonicalJson({ a: Infinity }), MalformedMessageError);
     assert.throws(() => canonicalJson({ a: undefined }), MalformedMessageError);
     assert.throws(() => canonicalJson({ a: 1n }), MalformedMessageError);
+    assert.throws(() => canonicalJson({ a: [1, undefined] }), /undefined is not a JSON value at \$\.a\[1\]/);
+    assert.throws(() => canonicalJson([() => 1]), /function is not a JSON value/);
   });
 
   it('round-trips base64url and refuses other alphabets and lengths', () => {

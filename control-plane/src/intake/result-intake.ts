@@ -16,7 +16,18 @@ export interface IntakeOutcome {
   jobComplete: boolean;
   /** The envelope id was seen before: this is a redelivery, answered with the stored verdict. */
   redelivered: boolean;
+  /** Other live leases of the shard (a speculative copy) that this accepted result superseded: their nodes may stop. */
+  superseded: { leaseId: string; nodeId: string }[];
 }
+
+/** One result of a group taken in together. */
+export interface IntakeItem {
+  envelope: Envelope<'result'>;
+  nodeId: string;
+}
+
+/** What became of one result of a group: its outcome, or the error that rolled back its part alone. */
+export type GroupOutcome = { ok: true; outcome: IntakeOutcome } | { ok: false; error: unknown };
 
 /** A shard the intake accepted, as handed to the reward ledger. */
 export interface AcceptedShard {
@@ -65,6 +76,24 @@ export class ResultIntake {
     return (this.#statements ??= prepareStatements(this.#db));
   }
 
+  /**
+   * Takes a group of results in with ONE commit: each result runs in its own
+   * savepoint, in order (so of two results for one shard the first wins), and
+   * a result whose handling throws rolls back alone. Acknowledge them only
+   * after this returns: then every verdict is durable.
+   */
+  receiveMany(items: readonly IntakeItem[], now = Date.now()): GroupOutcome[] {
+    return this.#db.transaction((): GroupOutcome[] =>
+      items.map((item): GroupOutcome => {
+        try {
+          return { ok: true, outcome: this.receive(item.envelope, item.nodeId, now) };
+        } catch (error) {
+          return { ok: false, error };
+        }
+      }),
+    )();
+  }
+
   receive(envelope: Envelope<'result'>, nodeId: string, now = Date.now()): IntakeOutcome {
     const body = envelope.body;
     return this.#db.transaction((): IntakeOutcome => {
@@ -78,7 +107,7 @@ export class ResultIntake {
             : seen.verdict === 'duplicate'
               ? { status: 'duplicate', reason: seen.reason ?? '' }
               : { status: 'rejected', reason: seen.reason ?? '', penalize: false };
-        return { verdict, shardId: body.shardId, jobId: body.jobId, jobComplete: false, redelivered: true };
+        return { verdict, shardId: body.shardId, jobId: body.jobId, jobComplete: false, redelivered: true, superseded: [] };
       }
 
       const shard = this.#jobs.getShard(body.shardId);
@@ -100,11 +129,13 @@ export class ResultIntake {
         );
 
       let jobComplete = false;
+      let superseded: IntakeOutcome['superseded'] = [];
       if (verdict.status === 'accepted' && shard && lease) {
         this.#sql.completeShard.run(lease.id, nodeId, envelope.id, resultHash, now, shard.id);
         this.#sql.completeLease.run(lease.id);
         // Other leases of the same shard (speculative or expired) can no longer win.
-        this.#sql.supersedeLeases.run(shard.id);
+        superseded = (this.#sql.rivals.all(shard.id) as { id: string; node_id: string }[]).map((r) => ({ leaseId: r.id, nodeId: r.node_id }));
+        if (superseded.length > 0) this.#sql.supersedeLeases.run(shard.id);
         const workload = job ? workloadModule(job.workload) : null;
         this.#nodes.recordWork(nodeId, { accepted: true, ...(workload?.work(body) ?? { tokens: 0, computeMs: 0 }) });
         if (job && workload) {
@@ -136,7 +167,7 @@ export class ResultIntake {
           this.#leases.requeueShard(lease.id, 'rejected', verdict.reason, now);
         }
       }
-      return { verdict, shardId: body.shardId, jobId: body.jobId, jobComplete, redelivered: false };
+      return { verdict, shardId: body.shardId, jobId: body.jobId, jobComplete, redelivered: false, superseded };
     })();
   }
 
@@ -149,7 +180,9 @@ export class ResultIntake {
   }
 }
 
-function prepareStatements(db: Db): Record<'seen' | 'insertResult' | 'completeShard' | 'completeLease' | 'supersedeLeases' | 'unfinished' | 'accepted', Statement> {
+function prepareStatements(
+  db: Db,
+): Record<'seen' | 'insertResult' | 'completeShard' | 'completeLease' | 'rivals' | 'supersedeLeases' | 'unfinished' | 'accepted', Statement> {
   return {
     seen: db.prepare('SELECT verdict, reason FROM results WHERE id = ?'),
     insertResult: db.prepare(
@@ -161,6 +194,7 @@ function prepareStatements(db: Db): Record<'seen' | 'insertResult' | 'completeSh
        result_id = ?, result_hash = ?, completed_at = ? WHERE id = ?`,
     ),
     completeLease: db.prepare(`UPDATE leases SET state = 'completed' WHERE id = ?`),
+    rivals: db.prepare(`SELECT id, node_id FROM leases WHERE shard_id = ? AND state = 'active' ORDER BY issued_at`),
     supersedeLeases: db.prepare(`UPDATE leases SET state = 'superseded' WHERE shard_id = ? AND state = 'active'`),
     unfinished: db.prepare(`SELECT EXISTS (SELECT 1 FROM shards WHERE job_id = ? AND state IN ('queued', 'leased', 'failed')) AS unfinished`),
     accepted: db.prepare(`SELECT envelope FROM results WHERE id = ? AND verdict = 'accepted'`),

@@ -26,7 +26,11 @@ export interface ControlLinkOptions {
   maxSkewMs: number;
   /**
    * Called for every verified message before it is acknowledged to the
-   * broker: when it returns, the message is durable and may be PUBACKed.
+   * broker: when it returns, the message may be PUBACKed. Results are then
+   * queued for the orchestrator's next group commit (within the same turn of
+   * the event loop), not yet durable: what makes a result safe is the node's
+   * outbox, which keeps and re-sends it until the signed ack, sent only after
+   * the commit.
    */
   onMessage: (message: OpenedMessage) => void;
 }
@@ -37,13 +41,16 @@ const FLEET_KINDS = MESSAGE_KINDS.filter((kind): kind is UpKind => TOPICS[kind].
 /**
  * The control plane's MQTT connection: a persistent session (clean: false)
  * so that messages sent while it is down wait in the broker, and a PUBACK
- * only after the message was handled, so a crash loses nothing.
+ * only after the message was handled (for a result: queued for its group
+ * commit; the node's outbox covers the turn between the two), so a crash
+ * loses nothing.
  */
 export class ControlLink {
   readonly #options: ControlLinkOptions;
   readonly #id: string;
   #client: MqttClient | null = null;
   #rejected = 0;
+  #held = false;
 
   constructor(options: ControlLinkOptions) {
     this.#options = options;
@@ -77,6 +84,7 @@ export class ControlLink {
     client.on('error', (error) => logger.warn({ err: error.message }, 'mqtt error'));
     client.on('offline', () => logger.warn('mqtt offline'));
     client.handleMessage = (packet, done) => {
+      this.#holdWrites(client);
       this.#receive(packet.topic, packet.payload as Buffer);
       done();
     };
@@ -104,6 +112,23 @@ export class ControlLink {
     const client = this.#client;
     this.#client = null;
     if (client) await client.endAsync();
+  }
+
+  /**
+   * Holds the socket's writes until the end of this turn of the event loop:
+   * the PUBACKs of every message received in it, and the acks and
+   * assignments they lead to, leave in one write instead of one each.
+   */
+  #holdWrites(client: MqttClient): void {
+    if (this.#held) return;
+    const stream = client.stream as MqttClient['stream'] & { cork?: () => void; uncork?: () => void };
+    if (typeof stream.cork !== 'function' || typeof stream.uncork !== 'function') return;
+    stream.cork();
+    this.#held = true;
+    setImmediate(() => {
+      this.#held = false;
+      stream.uncork?.();
+    });
   }
 
   #receive(topic: string, payload: Buffer): void {

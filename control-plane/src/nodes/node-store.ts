@@ -60,6 +60,8 @@ const fromRow = (row: NodeRow): NodeRecord => ({
 /** The fleet as the control plane knows it. Presence and capabilities are last-writer-wins on their timestamps. */
 export class NodeStore {
   readonly #db: Db;
+  /** Per node: the stored capabilities and telemetry text, and what it parsed to. */
+  readonly #parsed = new Map<string, { capabilities: string | null; telemetry: string | null; record: Pick<NodeRecord, 'capabilities' | 'telemetry'> }>();
 
   constructor(db: Db) {
     this.#db = withStatementCache(db);
@@ -140,13 +142,29 @@ export class NodeStore {
     return row ? fromRow(row) : null;
   }
 
+  #parsedOnce(row: NodeRow): NodeRecord {
+    let seen = this.#parsed.get(row.id);
+    if (!seen || seen.capabilities !== row.capabilities || seen.telemetry !== row.telemetry) {
+      const { capabilities, telemetry } = fromRow(row);
+      seen = { capabilities: row.capabilities, telemetry: row.telemetry, record: { capabilities, telemetry } };
+      this.#parsed.set(row.id, seen);
+    }
+    return { ...fromRow({ ...row, capabilities: null, telemetry: null }), ...seen.record };
+  }
+
   list(): NodeRecord[] {
     return (this.#db.prepare('SELECT * FROM nodes ORDER BY first_seen, id').all() as NodeRow[]).map(fromRow);
   }
 
-  /** Online nodes that announced they can run `infer` and are not (recently reported) overheating. */
+  /**
+   * Online nodes that announced they can run `infer` and are not (recently
+   * reported) overheating. Read on every scheduling pass: the parsed
+   * capabilities and telemetry of each node are kept while their stored text
+   * is unchanged, so treat the records as read-only.
+   */
   workers(now = Date.now()): NodeRecord[] {
-    return this.list().filter(
+    const rows = this.#db.prepare(`SELECT * FROM nodes WHERE presence = 'online' ORDER BY first_seen, id`).all() as NodeRow[];
+    return rows.map((row) => this.#parsedOnce(row)).filter(
       (n) =>
         n.presence === 'online' &&
         n.capabilities?.roles.includes('worker') &&

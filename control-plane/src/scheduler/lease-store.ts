@@ -83,19 +83,39 @@ export class LeaseStore {
    * Shards ready to run: at most `perJob` of each running job, `limit` in
    * all, taken round-robin (every job's first shard, then every job's
    * second, …; older jobs first within a round), so a large job cannot hide
-   * a small one from fair share. Within a job, in input order.
+   * a small one from fair share. Within a job, in input order. Reads only
+   * what it returns: each job's first `perJob` ready shards, from an index.
    */
   queuedShards(now: number, perJob = 500, limit = 1000): Shard[] {
-    const rows = this.#db
+    const jobs = this.#db.prepare(`SELECT id FROM jobs WHERE state = 'running' ORDER BY created_at, id`).all() as { id: string }[];
+    const take = this.#db.prepare(
+      `SELECT * FROM shards WHERE job_id = ? AND state = 'queued' AND next_attempt_at <= ? ORDER BY idx LIMIT ?`,
+    );
+    const perJobRows = jobs.map((job) => take.all(job.id, now, Math.min(perJob, limit)) as ShardRow[]);
+    const shards: Shard[] = [];
+    for (let rank = 0; shards.length < limit; rank++) {
+      let any = false;
+      for (const rows of perJobRows) {
+        const row = rows[rank];
+        if (!row) continue;
+        any = true;
+        shards.push(shardFromRow(row));
+        if (shards.length === limit) break;
+      }
+      if (!any) break;
+    }
+    return shards;
+  }
+
+  /** Whether any shard of a running job is ready to run. */
+  hasQueuedShards(now: number): boolean {
+    const row = this.#db
       .prepare(
-        `SELECT * FROM (
-           SELECT s.*, j.created_at AS job_created, ROW_NUMBER() OVER (PARTITION BY s.job_id ORDER BY s.idx) AS rank
-           FROM shards s JOIN jobs j ON j.id = s.job_id
-           WHERE s.state = 'queued' AND s.next_attempt_at <= ? AND j.state = 'running'
-         ) WHERE rank <= ? ORDER BY rank, job_created, job_id LIMIT ?`,
+        `SELECT EXISTS (SELECT 1 FROM shards s JOIN jobs j ON j.id = s.job_id
+         WHERE s.state = 'queued' AND s.next_attempt_at <= ? AND j.state = 'running') AS queued`,
       )
-      .all(now, perJob, limit) as ShardRow[];
-    return rows.map(shardFromRow);
+      .get(now) as { queued: number };
+    return row.queued === 1;
   }
 
   /** Runs several transitions in one transaction, one commit: e.g. every lease of a scheduling pass. */

@@ -390,4 +390,12 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
       CREATE INDEX checks_validator ON checks (validator_id, status);
     `,
   },
+  {
+    version: 10,
+    name: 'scheduling: queued shards of a job read in input order from an index',
+    sql: `
+      -- A scheduling pass reads the first queued shards of each running job, as many as there are free slots.
+      CREATE INDEX shards_job_queue ON shards (job_id, state, idx);
+    `,
+  },
 ];

@@ -111,6 +111,8 @@ export class SpotChecker {
   readonly #local = new Set<string>();
   #timer: NodeJS.Timeout | null = null;
   #stopped = false;
+  /** A result was sampled for a check since the last kick. */
+  #sampled = false;
 
   constructor(options: SpotCheckerOptions) {
     this.#o = options;
@@ -155,7 +157,17 @@ export class SpotChecker {
       { resultId: shard.resultId, jobId: shard.jobId, shardId: shard.result.shardId, nodeId: shard.nodeId, rate, status: sampled ? 'pending' : 'unchecked' },
       now,
     );
-    if (!sampled) this.#o.store.saveTrack(shard.nodeId, recordOutcome(trust, 'unchecked'));
+    if (sampled) this.#sampled = true;
+    else this.#o.store.saveTrack(shard.nodeId, recordOutcome(trust, 'unchecked'));
+  }
+
+  /**
+   * After results were taken in: starts their checks when one of them was
+   * sampled. Checks waiting for anything else (a free validator node, a
+   * deadline) are picked up by the periodic kick and when a check finishes.
+   */
+  wake(): void {
+    if (this.#sampled) this.kick();
   }
 
   hasPending(jobId: string): boolean {
@@ -220,6 +232,7 @@ export class SpotChecker {
   /** Starts work for every pending check: hands it to a validator node, audits a verdict, or checks it here. */
   kick(): void {
     if (this.#stopped) return;
+    this.#sampled = false;
     const now = Date.now();
     let localFull = false;
     let pool: ValidatorPool | undefined;
