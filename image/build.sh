@@ -4,8 +4,11 @@
 #   image/build.sh [build] [--target qemu-arm64] [--fleet-config FILE]
 #                  [--keyring CERT] [--signing-cert CERT --signing-key KEY]
 #                  [--release] [--out DIR]
-#   image/build.sh test      boot test under qemu (image/test/boot-test.sh)
+#   image/build.sh test [boot|update] [IMAGE]
+#                            boot test, then A/B update and fallback test, under
+#                            qemu (image/test/boot-test.sh, update-test.sh)
 #   image/build.sh repro     build twice, compare (image/verify-reproducible.sh)
+#   image/build.sh verify    check a build's outputs (image/verify-outputs.sh)
 #   image/build.sh lock      refresh image/*.lock (image/lock.sh)
 #
 # From the repository root: npm run image -- --target qemu-arm64
@@ -16,10 +19,21 @@
 # and qemu-user-static in binfmt_misc (registered here if needed).
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
+# The body is one block: bash reads it whole before running it, so editing
+# this file while it runs cannot change a build or test in progress.
+{
 
 case ${1:-} in
-  test) shift; exec "$IMAGE_DIR/test/boot-test.sh" "$@" ;;
+  test)
+    shift
+    case ${1:-all} in
+      boot) shift; exec "$IMAGE_DIR/test/boot-test.sh" "$@" ;;
+      update) shift; exec "$IMAGE_DIR/test/update-test.sh" "$@" ;;
+      *) [ "${1:-}" != all ] || shift
+        "$IMAGE_DIR/test/boot-test.sh" "$@" && exec "$IMAGE_DIR/test/update-test.sh" "$@" ;;
+    esac ;;
   repro) shift; exec "$IMAGE_DIR/verify-reproducible.sh" "$@" ;;
+  verify) shift; exec "$IMAGE_DIR/verify-outputs.sh" "$@" ;;
   lock) shift; exec "$IMAGE_DIR/lock.sh" "$@" ;;
   build) shift ;;
 esac
@@ -74,7 +88,7 @@ cp "$fleet" "$work/fleet.json"
 
 # Target settings for the hooks and the assembler.
 {
-  set | grep -E '^(TARGET|COMPATIBLE|BOOTLOADER|KERNEL_CMDLINE|[A-Z]+_SIZE_MIB|DISK_GUID|[A-Z]+_PARTUUID|[A-Z]+_FS_UUID|[A-Z]+_HASH_SEED)='
+  set | grep -E '^(TARGET|COMPATIBLE|BOOTLOADER|KERNEL_CMDLINE|RAUC_CONF|PARTITION_TABLE|[A-Z]+_SIZE_MIB|DISK_GUID|DISK_ID|[A-Z]+_PARTUUID|[A-Z]+_FS_UUID|[A-Z]+_HASH_SEED)='
   echo "VERSION=$version"
   echo "SUITE=$SUITE"
   echo "SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH"
@@ -115,6 +129,10 @@ if [ "$BOOTLOADER" = grub-efi ]; then
   cp "$work/BOOTAA64.EFI" "$work/boot/EFI/BOOT/BOOTAA64.EFI"
   sed -e "s|@ROOTA_PARTUUID@|$ROOTA_PARTUUID|g" -e "s|@ROOTB_PARTUUID@|$ROOTB_PARTUUID|g" \
     -e "s|@KERNEL_CMDLINE@|$KERNEL_CMDLINE|g" "$IMAGE_DIR/boot/grub.cfg.in" > "$work/boot/grub/grub.cfg"
+fi
+if [ "$BOOTLOADER" = rpi-tryboot ]; then
+  [ -f "$work/rpi-boot/config.txt" ] || die "the rootfs hook wrote no Raspberry Pi boot files"
+  cp -a "$work/rpi-boot/." "$work/boot/"
 fi
 
 # 4. Partitions and disk image (tools chroot: trixie's e2fsprogs, mtools...).
@@ -164,3 +182,5 @@ log "outputs written in $(( $(now_s) - t )) s"
 raw=$(stat -c %s "$out/$name.img") xz=$(stat -c %s "$out/$name.img.xz")
 log "done in $(( $(now_s) - t_all )) s: $out/$name.img.xz ($(( xz / 1048576 )) MiB; raw $(( raw / 1048576 )) MiB)"
 sed 's/^/  /' "$out/$name.sha256" >&2
+exit
+}

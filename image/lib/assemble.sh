@@ -10,6 +10,9 @@
 # Writes /w/rootfs.ext4 (slot image, also the RAUC bundle's payload),
 # /w/boot.vfat, /w/data.ext4 and /w/disk.img.
 set -euo pipefail
+# The body is one block: bash reads it whole before running it, so editing
+# this file while it runs cannot change a build or test in progress.
+{
 cd /w
 # shellcheck disable=SC1091
 . ./vars
@@ -36,11 +39,25 @@ mkfs.vfat --invariant -F 32 -S 512 -s 1 -n MESHBOOT -C boot.vfat $(( BOOT_SIZE_M
 export MTOOLS_SKIP_CHECK=1
 (cd boot && for f in *; do mcopy -s -m -p -Q -i ../boot.vfat "$f" ::; done)
 
-# GPT on a plain file: boot, root A, root B (empty: RAUC fills it), data.
+# Partition table on a plain file: boot, root A, root B (empty: RAUC fills
+# it), data. GPT by default; MBR where the target says PARTITION_TABLE=dos.
 total=$(( (1 + BOOT_SIZE_MIB + 2 * ROOT_SIZE_MIB + DATA_SIZE_MIB + 1) * MiB ))
 truncate -s "$total" disk.img
 s() { echo $(( $1 * 2048 )); } # MiB -> 512-byte sectors
-sfdisk --quiet --no-reread --no-tell-kernel disk.img <<EOF
+if [ "${PARTITION_TABLE:-gpt}" = dos ]; then
+  # MBR (Raspberry Pi): FAT32 LBA boot partition, then Linux partitions;
+  # PARTUUIDs are <disk id>-<number>.
+  sfdisk --quiet --no-reread --no-tell-kernel disk.img <<EOF
+label: dos
+label-id: $DISK_ID
+unit: sectors
+start=$(s 1), size=$(s "$BOOT_SIZE_MIB"), type=c, bootable
+start=$(s $((1 + BOOT_SIZE_MIB))), size=$(s "$ROOT_SIZE_MIB"), type=83
+start=$(s $((1 + BOOT_SIZE_MIB + ROOT_SIZE_MIB))), size=$(s "$ROOT_SIZE_MIB"), type=83
+start=$(s $((1 + BOOT_SIZE_MIB + 2 * ROOT_SIZE_MIB))), size=$(s "$DATA_SIZE_MIB"), type=83
+EOF
+else
+  sfdisk --quiet --no-reread --no-tell-kernel disk.img <<EOF
 label: gpt
 label-id: $DISK_GUID
 unit: sectors
@@ -50,7 +67,10 @@ start=$(s $((1 + BOOT_SIZE_MIB))), size=$(s "$ROOT_SIZE_MIB"), type=B921B045-1DF
 start=$(s $((1 + BOOT_SIZE_MIB + ROOT_SIZE_MIB))), size=$(s "$ROOT_SIZE_MIB"), type=B921B045-1DF0-41C3-AF44-4C6F280D3FAE, uuid=$ROOTB_PARTUUID, name=rootB
 start=$(s $((1 + BOOT_SIZE_MIB + 2 * ROOT_SIZE_MIB))), size=$(s "$DATA_SIZE_MIB"), type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, uuid=$DATA_PARTUUID, name=data
 EOF
+fi
 dd if=boot.vfat of=disk.img bs=1M seek=1 conv=notrunc,sparse status=none
 dd if=rootfs.ext4 of=disk.img bs=1M seek=$((1 + BOOT_SIZE_MIB)) conv=notrunc,sparse status=none
 dd if=data.ext4 of=disk.img bs=1M seek=$((1 + BOOT_SIZE_MIB + 2 * ROOT_SIZE_MIB)) conv=notrunc,sparse status=none
 sfdisk --dump disk.img
+exit
+}

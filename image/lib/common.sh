@@ -66,7 +66,7 @@ tree_hash() {
     elif [ -e "$p" ]; then
       sha256sum "$p" | sed "s| .*| $(basename "$p")|"
     else
-      echo "missing $p"
+      echo "missing $(basename "$p")"   # not the path: keys must not depend on where the tree is
     fi
   done | sha256sum | cut -c1-16
 }
@@ -87,7 +87,7 @@ apt_arch() { # ARCH [apt-get|apt-cache] ARGS... : the host's apt, pointed at tri
   local d=$CACHE_DIR/apt/$arch
   mkdir -p "$d/lists/partial" "$d/cache/archives/partial" "$d/etc/preferences.d" "$d/etc/apt.conf.d"
   [ -f "$d/status" ] || : > "$d/status"
-  echo "deb [arch=$arch] $MIRROR $SUITE main" > "$d/etc/sources.list"
+  echo "deb [arch=$arch] $MIRROR $SUITE ${COMPONENTS:-main}" > "$d/etc/sources.list"
   "$tool" -q \
     -o Dir::Etc::SourceList="$d/etc/sources.list" -o Dir::Etc::SourceParts=/nonexistent \
     -o Dir::Etc::Preferences="$d/etc/preferences" -o Dir::Etc::PreferencesParts="$d/etc/preferences.d" \
@@ -128,11 +128,12 @@ stored_repo() {
 }
 
 # The mmdebstrap mirror arguments for a lock (stored repository) or, with no
-# lock, the live mirror.
+# lock, the live mirror. COMPONENTS (a target setting, default main) names the
+# archive components, e.g. "main non-free-firmware" for the Pi's firmware.
 mirror_args() { # LOCK ARCH
   local lock=$1 arch=$2
   if [ -n "${MESHNODE_UNPINNED:-}" ] || [ ! -s "$lock" ]; then
-    echo "deb $MIRROR $SUITE main"
+    echo "deb $MIRROR $SUITE ${COMPONENTS:-main}"
   else
     echo "deb [trusted=yes] copy://$(stored_repo "$lock" "$arch") ./"
   fi

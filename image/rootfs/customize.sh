@@ -7,6 +7,9 @@
 # settings), app/ (the staged agent), keyring.pem, fleet.json. Writes
 # WORK/manifest (dpkg-query) and, for GRUB targets, WORK/BOOTAA64.EFI.
 set -euo pipefail
+# The body is one block: bash reads it whole before running it, so editing
+# this file while it runs cannot change a build or test in progress.
+{
 root=$1 work=$2
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck disable=SC1091
@@ -17,19 +20,23 @@ subst() { sed -e "s|@COMPATIBLE@|$COMPATIBLE|g" -e "s|@ROOTA_PARTUUID@|$ROOTA_PA
   -e "s|@ROOTB_PARTUUID@|$ROOTB_PARTUUID|g" -e "s|@BOOT_PARTUUID@|$BOOT_PARTUUID|g" \
   -e "s|@DATA_PARTUUID@|$DATA_PARTUUID|g" -e "s|@KERNEL_CMDLINE@|$KERNEL_CMDLINE|g" "$@"; }
 
-# Files of the image (units, scripts, network and SSH settings).
-cp -a --no-preserve=ownership "$here/overlay/." "$root/"
+# Files of the image (units, scripts, network and SSH settings). Copied
+# without their timestamps (which are the checkout's): new files get the
+# copy time, which mmdebstrap clamps to SOURCE_DATE_EPOCH in the tarball.
+cp -a --no-preserve=ownership,timestamps "$here/overlay/." "$root/"
+# Target-specific files (e.g. the Pi's RAUC tryboot backend).
+if [ -d "$here/targets/$TARGET" ]; then cp -a --no-preserve=ownership,timestamps "$here/targets/$TARGET/." "$root/"; fi
 subst -i "$root/etc/fstab"
 mkdir -p "$root/boot/firmware" "$root/data" "$root/etc/meshnode" "$root/etc/rauc"
 
 # The agent.
 mkdir -p "$root/opt/meshnode"
-cp -a --no-preserve=ownership "$work/app" "$root/opt/meshnode/app"
+cp -a --no-preserve=ownership,timestamps "$work/app" "$root/opt/meshnode/app"
 chmod -R go-w,u+rwX,go+rX "$root/opt/meshnode"
 install -m 0644 "$work/fleet.json" "$root/etc/meshnode/config.json"
 
 # RAUC: slots and the keyring that bundles must be signed against.
-subst "$here/../rauc/system.conf.in" > "$root/etc/rauc/system.conf"
+subst "$here/../${RAUC_CONF:-rauc/system.conf.in}" > "$root/etc/rauc/system.conf"
 install -m 0644 "$work/keyring.pem" "$root/etc/rauc/keyring.pem"
 
 # What this image is.
@@ -79,6 +86,27 @@ if [ "${BOOTLOADER:-}" = grub-efi ]; then
   mv "$root/tmp/BOOTAA64.EFI" "$work/BOOTAA64.EFI"
 fi
 
+# Raspberry Pi: the boot partition's files (firmware, config.txt, slot A's
+# kernel, initrd, device trees and cmdline.txt in slotA/), written to
+# WORK/rpi-boot for the assembler. raspi-firmware's kernel hooks filled the
+# rootfs's /boot/firmware; on the box the FAT partition is mounted over it,
+# so that copy is dropped.
+if [ "${BOOTLOADER:-}" = rpi-tryboot ]; then
+  b=$work/rpi-boot
+  rm -rf "$b"; mkdir -p "$b/slotA"
+  cp "$root"/usr/lib/raspi-firmware/bootcode.bin "$root"/usr/lib/raspi-firmware/start4*.elf \
+    "$root"/usr/lib/raspi-firmware/fixup4*.dat "$b/"
+  cp -L "$root/vmlinuz" "$b/slotA/vmlinuz"
+  cp -L "$root/initrd.img" "$b/slotA/initrd.img"
+  cp "$root/usr/lib/linux-image-$kver/broadcom/"bcm2711-*.dtb "$root/usr/lib/linux-image-$kver/broadcom/"bcm2712-*.dtb "$b/slotA/"
+  if [ -d "$root/usr/lib/raspi-firmware/overlays" ]; then cp -r "$root/usr/lib/raspi-firmware/overlays" "$b/slotA/"; fi
+  printf 'root=PARTUUID=%s rauc.slot=A %s\n' "$ROOTA_PARTUUID" "$KERNEL_CMDLINE" > "$b/slotA/cmdline.txt"
+  sed 's|@SLOT_DIR@|slotA|' "$here/../boot/rpi/config.txt.in" > "$b/config.txt"
+  # The rest of the command line, for the updater to write a new slot's.
+  printf '%s\n' "$KERNEL_CMDLINE" > "$root/etc/meshnode/kernel-cmdline"
+  find "$root/boot/firmware" -mindepth 1 -delete
+fi
+
 # Things that differ between builds or must be made per box.
 rm -f "$root/var/cache/ldconfig/aux-cache" "$root/var/lib/dbus/machine-id" \
   "$root"/var/log/*.log "$root"/var/log/apt/* "$root/var/lib/systemd/random-seed"
@@ -91,3 +119,5 @@ rm -f "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb
 find "$root/var/lib/apt/lists" -mindepth 1 -maxdepth 1 ! -name partial ! -name lock -exec rm -rf {} +
 
 in_root dpkg-query -W -f '${Package}=${Version}\n' | LC_ALL=C sort > "$work/manifest"
+exit
+}

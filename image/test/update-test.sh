@@ -1,32 +1,72 @@
 #!/usr/bin/env bash
-# Update test: install the RAUC bundle into slot B, reboot into it, and check
-# that the node identity on the data partition survived.
+# Update test (A/B with RAUC and GRUB), on the qemu-arm64 image under
+# qemu-system-aarch64 (software emulation):
 #
-#   image/test/update-test.sh [IMAGE.img] [--timeout SECONDS]
+#   image/test/update-test.sh [IMAGE.img] [--timeout SECONDS] [--no-fallback]
 #
 # Uses IMAGE (default: the newest image/out/qemu-arm64 build) and the .raucb
-# beside it. The test opts
-# in to SSH the way an owner would (a throwaway key in meshnode/authorized_keys
-# on the boot partition of the test's copy), forwards 127.0.0.1:<port> -> 22
-# and :8080 with qemu user-mode hostfwd (restrict=on: no other networking),
-# copies the bundle in, runs `rauc install`, reboots, and reads the console:
-#   boot 1: slot A committed, node id X
-#   boot 2: GRUB boots slot B (ORDER="B A", B_TRY=1), same node id X, health
-#           commits slot B.
+# beside it. The test opts in to SSH the way an owner would (a throwaway key
+# in meshnode/authorized_keys on the boot partition of the test's copy of
+# the image) and reaches the guest only through qemu user-mode hostfwd on
+# 127.0.0.1 (restrict=on: no other networking).
+#
+#   boot 1     slot A comes up healthy and is committed; node id X.
+#   update     the build's bundle is copied in and `rauc install`ed: it goes
+#              into the inactive slot B; reboot.
+#   boot 2     GRUB boots slot B first (attempt counted), same node id X
+#              (the data partition survived), health commits slot B.
+#   fallback   a bundle whose root filesystem cannot start (its /sbin/init
+#              exits at once: kernel panic, reboot after panic=30) is
+#              installed into the now inactive slot A; reboot. GRUB tries A
+#              three times, then falls back to B by itself; B's health check
+#              reports the fallback and marks A bad; still node id X.
+#
+# The broken bundle is made here from the image's own slot A (partition 2)
+# and signed with the development key (image/cache/keys/dev): the image must
+# be a development build.
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
-timeout=1500 img=''
+# The body is one block: bash reads it whole before running it, so editing
+# this file while it runs cannot change a build or test in progress.
+{
+timeout=2400 img='' fallback=yes
 while [ $# -gt 0 ]; do
-  case $1 in --timeout) timeout=$2; shift 2 ;; *) img=$1; shift ;; esac
+  case $1 in
+    --timeout) timeout=$2; shift 2 ;;
+    --no-fallback) fallback=no; shift ;;
+    *) img=$1; shift ;;
+  esac
 done
-[ -n "$img" ] || img=$(ls -t "$OUT_DIR"/qemu-arm64/meshnode-*-qemu-arm64.img | head -n1)
+[ -n "$img" ] || img=$(ls -t "$OUT_DIR"/qemu-arm64/meshnode-*-qemu-arm64.img 2>/dev/null | head -n1 || true)
 bundle=${img%.img}.raucb
-[ -f "$img" ] && [ -f "$bundle" ] || die "build the qemu-arm64 image first"
+[ -f "$img" ] && [ -f "$bundle" ] || die "no image and bundle (build one: npm run image:build -- --target qemu-arm64)"
 need_tools qemu-system-aarch64 python3 ssh scp ssh-keygen mcopy
+# shellcheck disable=SC1091
+. "$IMAGE_DIR/targets/qemu-arm64.conf"
 
 dir=$OUT_DIR/update-test
 rm -rf "$dir"; mkdir -p "$dir"
 console=$dir/console.log
+t0=$(now_s)
+
+# The broken bundle (made before booting, on the host's tools chroot).
+if [ "$fallback" = yes ]; then
+  need_root
+  log "making a bundle whose root filesystem does not start"
+  mkdir -p "$dir/broken/bundle" "$dir/broken/keys"
+  dd if="$img" of="$dir/broken/bundle/rootfs.ext4" bs=1M skip=$((1 + BOOT_SIZE_MIB)) count="$ROOT_SIZE_MIB" conv=sparse status=none
+  printf '#!/bin/sh\necho "meshnode-test: this root filesystem is deliberately broken"\nexit 1\n' > "$dir/broken/init"
+  printf 'rm /usr/sbin/init\nwrite /w/init /usr/sbin/init\nsif /usr/sbin/init mode 0100755\nsif /usr/sbin/init uid 0\nsif /usr/sbin/init gid 0\n' > "$dir/broken/debugfs.cmd"
+  printf '[update]\ncompatible=%s\nversion=0.0.0-broken\n\n[bundle]\nformat=verity\n\n[image.rootfs]\nfilename=rootfs.ext4\n' "$COMPATIBLE" > "$dir/broken/bundle/manifest.raucm"
+  keys=$("$IMAGE_DIR/keys/make-dev-keys.sh")
+  cp "$keys/cert.pem" "$keys/key.pem" "$dir/broken/keys/"
+  in_tools "$dir/broken" sh -ec 'cd /w && debugfs -w -f debugfs.cmd bundle/rootfs.ext4 >debugfs.log 2>&1 &&
+    e2fsck -fn bundle/rootfs.ext4 >/dev/null &&
+    rauc bundle --cert keys/cert.pem --key keys/key.pem bundle broken.raucb >/dev/null 2>&1' \
+    || die "could not make the broken bundle (see $dir/broken/debugfs.log)"
+  rm -rf "$dir/broken/keys" "$dir/broken/bundle"
+fi
+
 cp /usr/share/AAVMF/AAVMF_VARS.fd "$dir/vars.fd"
 cp --sparse=always "$img" "$dir/disk.img"
 truncate -s +1G "$dir/disk.img"
@@ -44,41 +84,86 @@ qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 2048 \
   -display none -monitor none -serial file:"$console" &
 qpid=$!
 trap 'kill "$qpid" 2>/dev/null || true; wait "$qpid" 2>/dev/null || true; rm -f "$dir/disk.img"' EXIT
-t0=$(now_s)
-wait_for() { # PATTERN [COUNT]: until the console has COUNT lines matching
+tb=$(now_s)
+
+# Console helpers: `since` is a byte offset, so each phase only reads what
+# the guest printed after it began.
+since=0
+mark_phase() { since=$(stat -c %s "$console" 2>/dev/null || echo 0); }
+phase_log() { tail -c +"$((since + 1))" "$console" 2>/dev/null | tr -d '\r'; }
+count() { phase_log | grep -acE "$1" || true; }
+wait_for() { # PATTERN [COUNT]: until this phase's console has COUNT matching lines
   local n=${2:-1}
-  while [ "$(grep -acE "$1" "$console" 2>/dev/null || true)" -lt "$n" ]; do
+  while [ "$(count "$1")" -lt "$n" ]; do
     kill -0 "$qpid" 2>/dev/null || die "qemu exited (console: $console)"
-    [ $(( $(now_s) - t0 )) -lt "$timeout" ] || die "timeout waiting for: $1 (console: $console)"
-    sleep 3
+    [ $(( $(now_s) - t0 )) -lt "$timeout" ] || die "timeout after $timeout s waiting for: $1 (console: $console)"
+    sleep 2
   done
 }
-g() { ssh -q -i "$dir/key" -p "$sport" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=20 root@127.0.0.1 "$@"; }
+node_id() { phase_log | grep -aoE 'MESHNODE-READY node=mn[a-z2-7]+' | tail -n1 | sed 's/.*node=//'; }
+ssh_opts=(-q -i "$dir/key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=20 -o BatchMode=yes
+  -o ServerAliveInterval=10 -o ServerAliveCountMax=6)
+g() { ssh "${ssh_opts[@]}" -p "$sport" root@127.0.0.1 "$@"; }
+put() { scp "${ssh_opts[@]}" -P "$sport" "$1" root@127.0.0.1:"$2"; }
+install_bundle() { # FILE LABEL: copy in, rauc install, then reboot
+  local t
+  put "$1" /data/update.raucb
+  t=$(now_s)
+  g rauc install /data/update.raucb > "$dir/install-$2.log" 2>&1 || { cat "$dir/install-$2.log" >&2; die "rauc install ($2) failed"; }
+  log "  rauc install ($2) took $(( $(now_s) - t )) s"
+  g rm -f /data/update.raucb
+  g rauc status > "$dir/status-$2.txt" 2>&1 || true
+  mark_phase
+  g systemctl reboot || true
+}
+
+pass=0 fail=0
+check() { # NAME RESULT(0=ok) [DETAIL]
+  if [ "$2" = 0 ]; then pass=$((pass + 1)); printf 'ok   %s %s\n' "$1" "${3:-}"; else fail=$((fail + 1)); printf 'FAIL %s %s\n' "$1" "${3:-}"; fi
+}
 
 log "boot 1 (slot A)"
 wait_for 'MESHNODE-HEALTH ok .*slot=A committed=yes'
-id1=$(grep -aoE 'MESHNODE-READY node=mn[a-z2-7]+' "$console" | head -n1 | sed 's/.*node=//')
-log "  slot A healthy after $(( $(now_s) - t0 )) s, node $id1; copying the bundle over SSH"
-scp -q -i "$dir/key" -P "$sport" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "$bundle" root@127.0.0.1:/data/update.raucb
-t=$(now_s)
-g rauc install /data/update.raucb > "$dir/install.log" 2>&1 || { cat "$dir/install.log"; die "rauc install failed"; }
-log "  rauc install took $(( $(now_s) - t )) s"
-g rauc status > "$dir/status-before-reboot.txt" 2>&1 || true
-g rm -f /data/update.raucb
-g systemctl reboot || true
+id1=$(node_id)
+log "  slot A healthy after $(( $(now_s) - tb )) s, node $id1"
+check "boot 1: slot A healthy and committed, new identity" "$( [ -n "$id1" ] && [ "$(count 'new node identity')" = 1 ]; echo $?)" "$id1"
 
+log "update: the build's bundle into the inactive slot"
+tu=$(now_s)
+install_bundle "$bundle" good
+check "rauc install of the build's bundle" "$(grep -qiE 'succeeded' "$dir/install-good.log"; echo $?)" "$(grep -iE 'succeeded|installing' "$dir/install-good.log" | tail -n1)"
 log "boot 2 (slot B)"
-wait_for 'meshnode: booting slot B .*B_TRY=1'
-wait_for 'MESHNODE-HEALTH ok' 2
-id2=$(grep -aoE 'MESHNODE-READY node=mn[a-z2-7]+ .*slot=B' "$console" | head -n1 | sed 's/.*node=\(mn[a-z2-7]*\).*/\1/')
-g rauc status > "$dir/status-after.txt" 2>&1 || true
-pass=0 fail=0
-check() { if [ "$2" = 0 ]; then pass=$((pass + 1)); echo "ok   $1"; else fail=$((fail + 1)); echo "FAIL $1"; fi; }
-check "rauc install into slot B" "$(grep -q 'Installing .*succeeded\|Installing.*done\|succeeded' "$dir/install.log"; echo $?)"
-check "GRUB booted slot B first (attempt counted)" "$(grep -aqE 'meshnode: booting slot B \(ORDER=B A .*B_TRY=1' "$console"; echo $?)"
-check "slot B healthy and committed" "$(grep -aqE 'MESHNODE-HEALTH ok .*slot=B committed=yes' "$console"; echo $?)"
-check "identity survived the update ($id1)" "$( [ -n "$id2" ] && [ "$id1" = "$id2" ]; echo $?)"
-check "no new identity on boot 2" "$( [ "$(grep -ac 'new node identity' "$console")" = 1 ]; echo $?)"
-log "update test: $pass passed, $fail failed in $(( $(now_s) - t0 )) s"
+wait_for 'MESHNODE-HEALTH ok'
+id2=$(node_id)
+tu=$(( $(now_s) - tu ))
+log "  slot B healthy $tu s after the install began"
+check "boot 2: GRUB booted slot B first, attempt counted" "$(count 'meshnode: booting slot B \(ORDER=B A .*B_TRY=1' | grep -qx '[1-9][0-9]*'; echo $?)"
+check "boot 2: slot B healthy and committed" "$(count 'MESHNODE-HEALTH ok .*slot=B committed=yes fallback=no' | grep -qx '[1-9][0-9]*'; echo $?)"
+check "boot 2: identity survived the update" "$( [ -n "$id2" ] && [ "$id1" = "$id2" ]; echo $?)" "$id2"
+check "boot 2: no new identity" "$( [ "$(count 'new node identity')" = 0 ]; echo $?)"
+g rauc status > "$dir/status-after-update.txt" 2>&1 || true
+
+if [ "$fallback" = yes ]; then
+  log "fallback: a bundle that does not boot, into the inactive slot A"
+  tf=$(now_s)
+  install_bundle "$dir/broken/broken.raucb" broken
+  check "rauc install of the broken bundle" "$(grep -qiE 'succeeded' "$dir/install-broken.log"; echo $?)"
+  wait_for 'MESHNODE-HEALTH ok'
+  id3=$(node_id)
+  tf=$(( $(now_s) - tf ))
+  log "  back on slot B $tf s after the install began"
+  tries=$(count 'meshnode: booting slot A')
+  check "fallback: GRUB tried slot A three times" "$( [ "$tries" = 3 ] && [ "$(count 'deliberately broken')" -ge 1 ]; echo $?)" "($tries boots of slot A)"
+  check "fallback: GRUB then booted slot B by itself" "$(count 'meshnode: booting slot B \(ORDER=A B .*A_TRY=3' | grep -qx '[1-9][0-9]*'; echo $?)"
+  check "fallback: slot B healthy, reports the fallback, marks A bad" "$(count 'MESHNODE-HEALTH ok .*slot=B committed=yes fallback=A' | grep -qx '[1-9][0-9]*'; echo $?)"
+  check "fallback: identity still the same" "$( [ -n "$id3" ] && [ "$id1" = "$id3" ]; echo $?)" "$id3"
+  g rauc status > "$dir/status-after-fallback.txt" 2>&1 || true
+  check "fallback: RAUC sees slot A bad, B booted" "$(grep -qE 'bad' "$dir/status-after-fallback.txt" && grep -qiE 'booted' "$dir/status-after-fallback.txt"; echo $?)"
+  g grub-editenv /boot/firmware/grub/grubenv list > "$dir/grubenv-after-fallback.txt" 2>&1 || true
+  check "fallback: next boot goes to B (ORDER=B A, A_OK=0)" "$(grep -qx 'ORDER=B A' "$dir/grubenv-after-fallback.txt" && grep -qx 'A_OK=0' "$dir/grubenv-after-fallback.txt"; echo $?)" "$(paste -sd' ' "$dir/grubenv-after-fallback.txt")"
+fi
+log "update test: $pass passed, $fail failed in $(( $(now_s) - t0 )) s (A/B update to healthy: ${tu} s${tf:+, fallback to healthy: ${tf} s}; console: $console)"
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
+exit
+}

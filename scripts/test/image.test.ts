@@ -1,0 +1,359 @@
+// Fast checks of the OS image sources (image/): what can be verified without
+// building or booting it. The full build (`npm run image:build`) and the boot,
+// update and fallback tests under qemu (`npm run image:test`) take tens of
+// minutes and run outside `npm test`; see image/README.md.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { after, before, describe, test } from 'node:test';
+import { loadAgentConfig } from '@meshchain/device-agent';
+
+const run = promisify(execFile);
+const image = fileURLToPath(new URL('../../image/', import.meta.url));
+const overlay = join(image, 'rootfs', 'overlay');
+
+async function walk(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (dir === image && (entry.name === 'out' || entry.name === 'cache')) continue;
+      out.push(...(await walk(path)));
+    } else if (entry.isFile()) out.push(path);
+  }
+  return out.sort();
+}
+
+/** The shell scripts of image/: by extension or by a shell shebang. */
+async function shellScripts(): Promise<{ path: string; shell: 'bash' | 'sh' }[]> {
+  const scripts: { path: string; shell: 'bash' | 'sh' }[] = [];
+  for (const path of await walk(image)) {
+    const head = (await readFile(path, 'utf8')).slice(0, 64);
+    const shebang = /^#!\s*(?:\/usr\/bin\/env\s+)?\S*?\b(bash|sh)\b/.exec(head);
+    if (shebang) scripts.push({ path, shell: shebang[1] as 'bash' | 'sh' });
+    else if (path.endsWith('.sh') || (path.endsWith('.conf') && path.startsWith(join(image, 'targets')))) scripts.push({ path, shell: 'bash' });
+  }
+  return scripts;
+}
+
+/** KEY=VALUE settings of a target file (shell syntax, plain assignments only). */
+function parseTarget(text: string): Map<string, string> {
+  const vars = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const m = /^([A-Z][A-Z0-9_]*)=(?:"([^"]*)"|(\S*))\s*(?:#.*)?$/.exec(line.trim());
+    if (m?.[1]) vars.set(m[1], m[2] ?? m[3] ?? '');
+  }
+  return vars;
+}
+
+async function targets(): Promise<{ name: string; vars: Map<string, string> }[]> {
+  const names = (await readdir(join(image, 'targets'))).filter((f) => f.endsWith('.conf')).sort();
+  return Promise.all(names.map(async (f) => ({ name: f.replace(/\.conf$/, ''), vars: parseTarget(await readFile(join(image, 'targets', f), 'utf8')) })));
+}
+
+function lockLines(text: string): string[] {
+  return text.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+}
+
+/** A systemd unit file as sections of key -> values (repeated keys kept). */
+function parseUnit(text: string): Map<string, Map<string, string[]>> {
+  const sections = new Map<string, Map<string, string[]>>();
+  let current: Map<string, string[]> | undefined;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
+    const section = /^\[([A-Za-z]+)\]$/.exec(line);
+    if (section?.[1]) {
+      current = sections.get(section[1]) ?? new Map();
+      sections.set(section[1], current);
+      continue;
+    }
+    const kv = /^([A-Za-z][A-Za-z0-9]*)=(.*)$/.exec(line);
+    if (!kv?.[1] || !current) throw new Error(`not a unit line: ${raw}`);
+    current.set(kv[1], [...(current.get(kv[1]) ?? []), kv[2] ?? '']);
+  }
+  return sections;
+}
+
+describe('OS image sources (image/)', () => {
+  test('every shell script parses (bash -n / sh -n)', async () => {
+    const scripts = await shellScripts();
+    assert.ok(scripts.length >= 15, `expected the image's scripts, found ${scripts.length}`);
+    for (const name of ['build.sh', 'lib/common.sh', 'lib/assemble.sh', 'test/boot-test.sh', 'test/update-test.sh', 'rootfs/customize.sh', 'rootfs/overlay/usr/lib/meshnode/health']) {
+      assert.ok(scripts.some((s) => s.path === join(image, name)), `${name} is checked`);
+    }
+    for (const { path, shell } of scripts) {
+      await run(shell, ['-n', path]).catch((error: { stderr?: string }) => {
+        assert.fail(`${relative(image, path)} does not parse: ${error.stderr ?? String(error)}`);
+      });
+    }
+  });
+
+  test('a script with a syntax error is caught by the same check', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'meshchain-image-'));
+    try {
+      const bad = join(dir, 'bad.sh');
+      await writeFile(bad, '#!/bin/bash\nif [ -f x ]; then\n  echo missing fi\n');
+      await assert.rejects(run('bash', ['-n', bad]));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('scripts that are run directly are executable', async () => {
+    const direct = ['build.sh', 'lock.sh', 'verify-reproducible.sh', 'keys/make-dev-keys.sh', 'agent/stage.sh', 'agent/native.sh', 'rootfs/customize.sh',
+      'test/boot-test.sh', 'test/update-test.sh'];
+    const overlayBins = (await walk(join(overlay, 'usr'))).filter((p) => p.includes('/bin/') || p.includes('/lib/meshnode/'));
+    for (const path of [...direct.map((f) => join(image, f)), ...overlayBins]) {
+      const { mode } = await stat(path);
+      assert.ok((mode & 0o111) !== 0, `${relative(image, path)} is not executable`);
+    }
+  });
+
+  test('package locks are well-formed, sorted, without duplicates, and cover the package lists', async () => {
+    for (const lock of ['packages.lock', 'tools.lock', 'builder.lock']) {
+      let text: string;
+      try {
+        text = await readFile(join(image, lock), 'utf8');
+      } catch {
+        if (lock === 'builder.lock') continue; // refreshed only with the native addons
+        throw new Error(`image/${lock} is missing`);
+      }
+      const lines = lockLines(text);
+      assert.ok(lines.length > 20, `${lock} has ${lines.length} entries`);
+      for (const line of lines) assert.match(line, /^[a-z0-9][a-z0-9+.-]*=[A-Za-z0-9.+~:-]+$/, `${lock}: bad line "${line}"`);
+      const names = lines.map((l) => l.slice(0, l.indexOf('=')));
+      assert.equal(new Set(names).size, names.length, `${lock} names a package twice`);
+      const sorted = [...lines].sort((a, b) => (Buffer.compare(Buffer.from(a), Buffer.from(b))));
+      assert.deepEqual(lines, sorted, `${lock} is not sorted (LC_ALL=C)`);
+    }
+    for (const { name, vars } of await targets()) {
+      if (vars.get('BUILDABLE') === 'no') continue;
+      const lockFile = vars.get('LOCK');
+      assert.ok(lockFile, `${name}: LOCK is set`);
+      let lockText: string;
+      try {
+        lockText = await readFile(join(image, lockFile), 'utf8');
+      } catch {
+        // A target's first build runs unpinned and its manifest becomes the
+        // lock; the boot-tested target must always be pinned.
+        assert.notEqual(name, 'qemu-arm64', `image/${lockFile} is missing`);
+        continue;
+      }
+      const locked = new Set(lockLines(lockText).map((l) => l.slice(0, l.indexOf('='))));
+      for (const list of (vars.get('PACKAGE_LISTS') ?? '').split(/\s+/).filter(Boolean)) {
+        const wanted = (await readFile(join(image, list), 'utf8')).split('\n').filter((l) => !/^\s*#/.test(l)).flatMap((l) => l.split(/\s+/)).filter(Boolean);
+        assert.ok(wanted.length > 0, `${list} lists packages`);
+        for (const pkg of wanted) assert.ok(locked.has(pkg), `${name}: ${pkg} (${list}) is not in ${lockFile}`);
+      }
+    }
+  });
+
+  test('targets: fixed identifiers are valid and distinct, sizes and files exist', async () => {
+    const all = await targets();
+    assert.ok(all.some((t) => t.name === 'qemu-arm64'));
+    const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+    for (const { name, vars } of all) {
+      assert.equal(vars.get('TARGET'), name, `${name}.conf sets TARGET=${name}`);
+      assert.match(vars.get('COMPATIBLE') ?? '', /^meshnode-/);
+      const mbr = vars.get('PARTITION_TABLE') === 'dos';
+      const ids = [...vars].filter(([k]) => /(_GUID|_FS_UUID|_HASH_SEED)$/.test(k));
+      assert.ok(ids.length >= (mbr ? 4 : 5), `${name}: fixed GUIDs/UUIDs`);
+      for (const [k, v] of ids) assert.match(v, uuid, `${name}: ${k}`);
+      const partuuids = ['BOOT', 'ROOTA', 'ROOTB', 'DATA'].map((p) => vars.get(`${p}_PARTUUID`) ?? '');
+      if (mbr) {
+        // MBR: PARTUUID = <disk id>-<partition number>, partitions 1..4 in layout order.
+        const diskId = /^0x([0-9a-f]{8})$/.exec(vars.get('DISK_ID') ?? '')?.[1];
+        assert.ok(diskId, `${name}: DISK_ID is 0x + 8 hex digits`);
+        assert.deepEqual(partuuids, [1, 2, 3, 4].map((n) => `${diskId}-0${n}`), `${name}: PARTUUIDs follow the disk id`);
+      } else {
+        for (const v of partuuids) assert.match(v, uuid, `${name}: partition GUID ${v}`);
+        assert.match(vars.get('DISK_GUID') ?? '', uuid, `${name}: DISK_GUID`);
+      }
+      assert.equal(new Set([...partuuids, vars.get('DISK_GUID')]).size, 5, `${name}: partition GUIDs are distinct`);
+      for (const k of ['BOOT_SIZE_MIB', 'ROOT_SIZE_MIB', 'DATA_SIZE_MIB']) assert.match(vars.get(k) ?? '', /^[1-9][0-9]*$/, `${name}: ${k}`);
+      assert.ok(Number(vars.get('ROOT_SIZE_MIB')) >= 512, `${name}: a root slot holds the rootfs`);
+      assert.ok(['grub-efi', 'rpi-tryboot'].includes(vars.get('BOOTLOADER') ?? ''), `${name}: known bootloader`);
+    }
+  });
+
+  test('GRUB, RAUC and fstab templates agree on slots and placeholders', async () => {
+    const known = new Set(['@COMPATIBLE@', '@ROOTA_PARTUUID@', '@ROOTB_PARTUUID@', '@BOOT_PARTUUID@', '@DATA_PARTUUID@', '@KERNEL_CMDLINE@']);
+    const grub = await readFile(join(image, 'boot', 'grub.cfg.in'), 'utf8');
+    const rauc = await readFile(join(image, 'rauc', 'system.conf.in'), 'utf8');
+    const fstab = await readFile(join(overlay, 'etc', 'fstab'), 'utf8');
+    for (const [file, text] of [['grub.cfg.in', grub], ['system.conf.in', rauc], ['fstab', fstab]] as const) {
+      for (const p of text.match(/@[A-Z_]+@/g) ?? []) assert.ok(known.has(p), `${file}: unknown placeholder ${p}`);
+    }
+    // RAUC's grub backend and grub.cfg use the same bootnames and grubenv.
+    const bootnames = [...rauc.matchAll(/^bootname=(\S+)$/gm)].map((m) => m[1]);
+    assert.deepEqual(bootnames, ['A', 'B']);
+    assert.match(rauc, /^bootloader=grub$/m);
+    assert.match(rauc, /^grubenv=\/boot\/firmware\/grub\/grubenv$/m);
+    assert.match(rauc, /^check-purpose=codesign$/m);
+    assert.match(rauc, /^bundle-formats=-plain$/m);
+    assert.match(rauc, /^data-directory=\/data\//m);
+    for (const slot of bootnames) {
+      assert.match(grub, new RegExp(`menuentry "MeshNode slot ${slot}" --id ${slot}`));
+      assert.match(grub, new RegExp(`rauc\\.slot=${slot} `));
+    }
+    assert.match(grub, /load_env --file \$env ORDER A_OK B_OK A_TRY B_TRY/);
+    assert.match(grub, /save_env --file \$env ORDER A_OK B_OK A_TRY B_TRY/);
+    // The slot A device in RAUC is the partition GRUB boots as slot A.
+    assert.match(rauc, /\[slot\.rootfs\.0\]\ndevice=\/dev\/disk\/by-partuuid\/@ROOTA_PARTUUID@/);
+    assert.match(grub, /root=PARTUUID=@ROOTA_PARTUUID@ rauc\.slot=A/);
+    assert.match(fstab, /^PARTUUID=@DATA_PARTUUID@\s+\/data\s+ext4/m);
+    assert.match(fstab, /^PARTUUID=@BOOT_PARTUUID@\s+\/boot\/firmware\s+vfat/m);
+  });
+
+  test('the Raspberry Pi RAUC config uses the tryboot backend that the image ships', async () => {
+    const rpi = (await targets()).find((t) => t.name === 'rpi');
+    assert.ok(rpi, 'targets/rpi.conf');
+    const conf = await readFile(join(image, rpi.vars.get('RAUC_CONF') ?? ''), 'utf8');
+    assert.match(conf, /^bootloader=custom$/m);
+    const backend = /^bootloader-custom-backend=(\S+)$/m.exec(conf)?.[1] ?? '';
+    const { mode } = await stat(join(image, 'rootfs', 'targets', 'rpi', backend));
+    assert.ok((mode & 0o111) !== 0, `${backend} is executable`);
+    assert.deepEqual([...conf.matchAll(/^bootname=(\S+)$/gm)].map((m) => m[1]), ['A', 'B']);
+    assert.match(await readFile(join(image, 'boot', 'rpi', 'config.txt.in'), 'utf8'), /^os_prefix=@SLOT_DIR@\/$/m);
+  });
+
+  describe('Raspberry Pi tryboot backend (rauc-tryboot): commit and fallback', () => {
+    const backend = join(image, 'rootfs', 'targets', 'rpi', 'usr', 'lib', 'meshnode', 'rauc-tryboot');
+    let dir: string;
+    let env: NodeJS.ProcessEnv;
+    const call = async (...args: string[]): Promise<string> => (await run(backend, args, { env })).stdout.trim();
+    const prefix = async (file: string): Promise<string | undefined> => /^os_prefix=(.*)$/m.exec(await readFile(join(dir, 'fw', file), 'utf8'))?.[1];
+    const exists = (file: string): Promise<boolean> => stat(join(dir, file)).then(() => true, () => false);
+
+    before(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'meshchain-tryboot-'));
+    });
+    after(async () => {
+      await rm(dir, { recursive: true, force: true });
+    });
+    /** Slot A committed, slot B on trial (what set-primary B leaves), booted into `booted`. */
+    const setUp = async (booted: 'A' | 'B'): Promise<void> => {
+      await rm(join(dir, 'fw'), { recursive: true, force: true });
+      await rm(join(dir, 'rauc'), { recursive: true, force: true });
+      await run('mkdir', ['-p', join(dir, 'fw')]);
+      const template = await readFile(join(image, 'boot', 'rpi', 'config.txt.in'), 'utf8');
+      await writeFile(join(dir, 'fw', 'config.txt'), template.replace('@SLOT_DIR@', 'slotA'));
+      await writeFile(join(dir, 'fw', 'tryboot.txt'), template.replace('@SLOT_DIR@', 'slotB'));
+      await writeFile(join(dir, 'reboot-param'), '0 tryboot\n');
+      await writeFile(join(dir, 'cmdline'), `console=ttyS1,115200 root=PARTUUID=4d534e31-0${booted === 'A' ? 2 : 3} rauc.slot=${booted} rootwait\n`);
+      env = {
+        PATH: process.env.PATH,
+        MESHNODE_FIRMWARE_DIR: join(dir, 'fw'),
+        MESHNODE_RAUC_DATA_DIR: join(dir, 'rauc'),
+        MESHNODE_KERNEL_CMDLINE_FILE: join(dir, 'cmdline'),
+        MESHNODE_REBOOT_PARAM_FILE: join(dir, 'reboot-param'),
+        MESHNODE_RAUC_SYSTEM_CONF: join(dir, 'system.conf'),
+      };
+    };
+
+    test('a trial slot that booted and is marked good becomes the committed slot', async () => {
+      await setUp('B');
+      assert.equal(await call('get-primary'), 'B');
+      assert.equal(await call('get-current'), 'B');
+      await call('set-state', 'B', 'good');
+      assert.equal(await prefix('config.txt'), 'slotB/');
+      assert.equal(await exists('fw/tryboot.txt'), false);
+      assert.equal(await exists('reboot-param'), false);
+      assert.equal(await call('get-primary'), 'B');
+      assert.equal(await call('get-state', 'B'), 'good');
+    });
+
+    test('after a failed trial the firmware boots the committed slot; marking the trial bad ends it', async () => {
+      await setUp('A');
+      assert.equal(await call('get-current'), 'A');
+      await call('set-state', 'A', 'good'); // the health check on the slot that came up
+      assert.equal(await prefix('config.txt'), 'slotA/', 'marking the committed slot good changes nothing');
+      assert.equal(await call('get-primary'), 'B', 'the trial is still pending until marked bad');
+      await call('set-state', 'B', 'bad');
+      assert.equal(await call('get-state', 'B'), 'bad');
+      assert.equal(await exists('fw/tryboot.txt'), false);
+      assert.equal(await exists('reboot-param'), false);
+      assert.equal(await call('get-primary'), 'A');
+      assert.equal(await prefix('config.txt'), 'slotA/');
+    });
+
+    test('bad arguments are refused with a clear message and change nothing', async () => {
+      await setUp('A');
+      await assert.rejects(call('set-state', 'C', 'good'), /not a slot: 'C'/);
+      await assert.rejects(call('set-state', 'B', 'maybe'), /good or bad/);
+      await assert.rejects(call('reboot-now'), /unknown operation/);
+      assert.equal(await prefix('config.txt'), 'slotA/');
+      assert.equal(await prefix('tryboot.txt'), 'slotB/');
+    });
+  });
+
+  test('systemd units are well-formed, run files that exist, and the agent runs unprivileged', async () => {
+    const dir = join(overlay, 'etc', 'systemd', 'system');
+    const units = (await readdir(dir)).filter((f) => f.endsWith('.service'));
+    assert.deepEqual(units.sort(), ['meshnode-health.service', 'meshnode-setup.service', 'meshnode.service']);
+    for (const unit of units) {
+      const u = parseUnit(await readFile(join(dir, unit), 'utf8'));
+      assert.ok(u.get('Unit')?.get('Description')?.[0], `${unit}: Description`);
+      const exec = u.get('Service')?.get('ExecStart')?.[0] ?? '';
+      const bin = exec.split(/\s+/)[0] ?? '';
+      assert.ok(bin.startsWith('/usr/lib/meshnode/'), `${unit}: ExecStart ${exec}`);
+      await stat(join(overlay, bin)).catch(() => assert.fail(`${unit}: ${bin} is not in the overlay`));
+      assert.deepEqual(u.get('Install')?.get('WantedBy'), ['multi-user.target'], `${unit}: WantedBy`);
+    }
+    const agent = parseUnit(await readFile(join(dir, 'meshnode.service'), 'utf8'));
+    const service = agent.get('Service');
+    assert.equal(service?.get('User')?.[0], 'meshnode');
+    assert.equal(service?.get('ProtectSystem')?.[0], 'strict');
+    assert.equal(service?.get('ReadWritePaths')?.[0], '/data/meshnode');
+    assert.equal(service?.get('CapabilityBoundingSet')?.[0], '');
+    assert.equal(service?.get('NoNewPrivileges')?.[0], 'yes');
+    assert.ok(agent.get('Unit')?.get('Requires')?.includes('meshnode-setup.service'));
+    const sysusers = await readFile(join(overlay, 'usr', 'lib', 'sysusers.d', 'meshnode.conf'), 'utf8');
+    assert.match(sysusers, /^u meshnode 850:850 /m);
+    // customize.sh enables exactly units that exist (ours or Debian's).
+    const customize = await readFile(join(image, 'rootfs', 'customize.sh'), 'utf8');
+    const enabled = /systemctl enable ([^\n]+(?:\\\n[^\n]+)*)/.exec(customize)?.[1]?.replace(/\\\n/g, ' ').split(/\s+/).filter((w) => w.endsWith('.service')) ?? [];
+    for (const name of units) assert.ok(enabled.includes(name), `${name} is enabled by customize.sh`);
+    // SSH is opt-in only: its drop-in requires the owner's keys, keys only.
+    const ssh = parseUnit(await readFile(join(dir, 'ssh.service.d', 'meshnode.conf'), 'utf8'));
+    assert.deepEqual(ssh.get('Unit')?.get('ConditionPathExists'), ['/data/system/ssh/authorized_keys']);
+    const sshd = await readFile(join(overlay, 'etc', 'ssh', 'sshd_config.d', 'meshnode.conf'), 'utf8');
+    assert.match(sshd, /^PasswordAuthentication no$/m);
+    assert.match(sshd, /^PermitRootLogin prohibit-password$/m);
+  });
+
+  test('a unit file with a stray line is rejected by the unit parser', () => {
+    assert.throws(() => parseUnit('[Unit]\nDescription=x\nthis is not a key\n'), /not a unit line/);
+  });
+
+  describe('fleet and owner configs are valid agent configs', () => {
+    let dir: string;
+    before(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'meshchain-image-config-'));
+    });
+    after(async () => {
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    test('image/config/fleet.json and the owner example load with the agent config loader', () => {
+      for (const file of [join(image, 'config', 'fleet.json'), join(image, 'boot', 'owner', 'config.json.example')]) {
+        const config = loadAgentConfig({ file, env: { MESHNODE_DATA_DIR: '/data/meshnode' } });
+        assert.match(config.mqttUrl, /^mqtts?:\/\//, file);
+        assert.match(config.controlPlaneId, /^cp/, file);
+        assert.equal(config.dataDir, '/data/meshnode');
+        assert.equal(config.web.port, 8080, 'the page the image opens is on :8080');
+      }
+    });
+
+    test('a fleet config without a broker URL is refused', async () => {
+      const bad = join(dir, 'fleet.json');
+      await writeFile(bad, JSON.stringify({ version: 1, controlPlaneId: 'cpdevelopmentplaceholderaaaa' }));
+      assert.throws(() => loadAgentConfig({ file: bad, env: {} }), /invalid meshnode configuration/);
+    });
+  });
+});
