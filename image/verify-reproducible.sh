@@ -32,6 +32,7 @@ first=${against:-$OUT_DIR/repro-1}
 second=$OUT_DIR/repro-2
 builds=(1 2)
 [ -z "$against" ] || builds=(2)
+mkdir -p "$OUT_DIR"
 for i in "${builds[@]}"; do
   t=$(now_s)
   dir=$OUT_DIR/repro-$i
