@@ -130,13 +130,7 @@ submit
   .action(async (options: { model: string; input: string; shardSize: string; maxTokens: string; seed: string; contextSize: string; priority: string; wait?: boolean; out?: string; json?: boolean }) => {
     const api = client();
     const prompts = await readPromptsJsonl(options.input);
-    let model = options.model;
-    if (!/^[0-9a-f]{64}$/.test(model)) {
-      if (!existsSync(model)) throw new Error(`--model ${model} is neither a file nor a sha256`);
-      const uploaded = await api.uploadModel(model);
-      if (!options.json) process.stderr.write(`model ${uploaded.sha256.slice(0, 12)}… ${uploaded.uploaded ? 'uploaded' : 'already on the control plane'} (${uploaded.size} bytes)\n`);
-      model = uploaded.sha256;
-    }
+    const model = await modelOnControlPlane(api, options.model, Boolean(options.json));
     const { job } = await api.submitJob({
       workload: 'infer',
       model,
@@ -149,22 +143,7 @@ submit
         contextSize: int(options.contextSize, '--context-size'),
       },
     });
-    if (!options.wait) {
-      print(Boolean(options.json), { jobId: job.id }, () => job.id);
-      return;
-    }
-    process.stderr.write(`submitted ${job.id}: ${job.inputCount} prompts in ${job.shardCount} shards\n`);
-    const status = await follow(api, job.id, !options.json);
-    if (status.job.state !== 'completed') {
-      throw new Error(`job ${job.id} ${status.job.state}: ${status.job.error ?? 'no reason recorded'}`);
-    }
-    const output = await api.resultText(job.id);
-    if (options.out) {
-      await writeFile(options.out, output);
-      process.stderr.write(`output written to ${options.out}\n`);
-    }
-    if (options.json) process.stdout.write(`${JSON.stringify({ jobId: job.id, state: status.job.state, manifestRoot: status.job.manifestRoot })}\n`);
-    else if (!options.out) process.stdout.write(output);
+    await afterSubmit(api, job, 'prompts', options);
   });
 
 submit
@@ -187,13 +166,7 @@ submit
       throw new Error(`cannot read ${options.input}: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}`);
     }
     const texts = parseTextsJsonl(content, options.input);
-    let model = options.model;
-    if (!/^[0-9a-f]{64}$/.test(model)) {
-      if (!existsSync(model)) throw new Error(`--model ${model} is neither a file nor a sha256`);
-      const uploaded = await api.uploadModel(model);
-      if (!options.json) process.stderr.write(`model ${uploaded.sha256.slice(0, 12)}… ${uploaded.uploaded ? 'uploaded' : 'already on the control plane'} (${uploaded.size} bytes)\n`);
-      model = uploaded.sha256;
-    }
+    const model = await modelOnControlPlane(api, options.model, Boolean(options.json));
     const { job } = await api.submitJob({
       workload: 'embed',
       model,
@@ -202,20 +175,7 @@ submit
       priority: int(options.priority, '--priority'),
       settings: { contextSize: int(options.contextSize, '--context-size') },
     });
-    if (!options.wait) {
-      print(Boolean(options.json), { jobId: job.id }, () => job.id);
-      return;
-    }
-    process.stderr.write(`submitted ${job.id}: ${job.inputCount} texts in ${job.shardCount} shards\n`);
-    const status = await follow(api, job.id, !options.json);
-    if (status.job.state !== 'completed') throw new Error(`job ${job.id} ${status.job.state}: ${status.job.error ?? 'no reason recorded'}`);
-    const output = await api.resultText(job.id);
-    if (options.out) {
-      await writeFile(options.out, output);
-      process.stderr.write(`output written to ${options.out}\n`);
-    }
-    if (options.json) process.stdout.write(`${JSON.stringify({ jobId: job.id, state: status.job.state, manifestRoot: status.job.manifestRoot })}\n`);
-    else if (!options.out) process.stdout.write(output);
+    await afterSubmit(api, job, 'texts', options);
   });
 
 submit
@@ -226,10 +186,11 @@ submit
   .option('--sleep-ms <n>', 'how long a node sleeps per item', '0')
   .option('--units <n>', 'compute units each item is worth', '1')
   .option('--echo <text>', 'text each item echoes (its index is appended)', 'item')
+  .option('--priority <n>', 'fair-share weight, 1–100', '10')
   .option('--wait', 'follow the job until it ends, then print its output')
   .option('--out <file>', 'with --wait: write the output JSONL to a file')
   .option('--json', 'machine-readable output')
-  .action(async (options: { shards: string; itemsPerShard: string; sleepMs: string; units: string; echo: string; wait?: boolean; out?: string; json?: boolean }) => {
+  .action(async (options: { shards: string; itemsPerShard: string; sleepMs: string; units: string; echo: string; priority: string; wait?: boolean; out?: string; json?: boolean }) => {
     const api = client();
     const shards = int(options.shards, '--shards');
     const perShard = int(options.itemsPerShard, '--items-per-shard');
@@ -237,22 +198,41 @@ submit
     const units = int(options.units, '--units');
     if (shards < 1 || perShard < 1) throw new Error('--shards and --items-per-shard must be at least 1');
     const items = Array.from({ length: shards * perShard }, (_, i) => ({ echo: `${options.echo} ${i}`, units, ...(sleepMs > 0 ? { sleepMs } : {}) }));
-    const { job } = await api.submitJob({ workload: 'synthetic', items, shardSize: perShard });
-    if (!options.wait) {
-      print(Boolean(options.json), { jobId: job.id }, () => job.id);
-      return;
-    }
-    process.stderr.write(`submitted ${job.id}: ${job.inputCount} items in ${job.shardCount} shards\n`);
-    const status = await follow(api, job.id, !options.json);
-    if (status.job.state !== 'completed') throw new Error(`job ${job.id} ${status.job.state}: ${status.job.error ?? 'no reason recorded'}`);
-    const output = await api.resultText(job.id);
-    if (options.out) {
-      await writeFile(options.out, output);
-      process.stderr.write(`output written to ${options.out}\n`);
-    }
-    if (options.json) process.stdout.write(`${JSON.stringify({ jobId: job.id, state: status.job.state, manifestRoot: status.job.manifestRoot })}\n`);
-    else if (!options.out) process.stdout.write(output);
+    const { job } = await api.submitJob({ workload: 'synthetic', items, shardSize: perShard, priority: int(options.priority, '--priority') });
+    await afterSubmit(api, job, 'items', options);
   });
+
+/** `--model`: the sha256 of a model the control plane has, or a GGUF file uploaded (if it lacks it). */
+async function modelOnControlPlane(api: ApiClient, model: string, json: boolean): Promise<string> {
+  if (/^[0-9a-f]{64}$/.test(model)) return model;
+  if (!existsSync(model)) throw new Error(`--model ${model} is neither a file nor a sha256`);
+  const uploaded = await api.uploadModel(model);
+  if (!json) process.stderr.write(`model ${uploaded.sha256.slice(0, 12)}… ${uploaded.uploaded ? 'uploaded' : 'already on the control plane'} (${uploaded.size} bytes)\n`);
+  return uploaded.sha256;
+}
+
+/** After `submit`: print the job id, or with --wait follow the job and print (or write) its output. */
+async function afterSubmit(
+  api: ApiClient,
+  job: { id: string; inputCount: number; shardCount: number },
+  noun: string,
+  options: { wait?: boolean; out?: string; json?: boolean },
+): Promise<void> {
+  if (!options.wait) {
+    print(Boolean(options.json), { jobId: job.id }, () => job.id);
+    return;
+  }
+  process.stderr.write(`submitted ${job.id}: ${job.inputCount} ${noun} in ${job.shardCount} shards\n`);
+  const status = await follow(api, job.id, !options.json);
+  if (status.job.state !== 'completed') throw new Error(`job ${job.id} ${status.job.state}: ${status.job.error ?? 'no reason recorded'}`);
+  const output = await api.resultText(job.id);
+  if (options.out) {
+    await writeFile(options.out, output);
+    process.stderr.write(`output written to ${options.out}\n`);
+  }
+  if (options.json) process.stdout.write(`${JSON.stringify({ jobId: job.id, state: status.job.state, manifestRoot: status.job.manifestRoot })}\n`);
+  else if (!options.out) process.stdout.write(output);
+}
 
 program
   .command('status <job>')
