@@ -3,6 +3,21 @@ import { AgentError } from '../errors.ts';
 import { tarUnpack, type ReleaseDirectory, type Unpack, type UpdateOutcome } from './release-dir.ts';
 import { verifyUpdate, UpdateRefusedError, type VerifyUpdateParameters } from './verify.ts';
 
+/**
+ * Waits for the health signal, or for `signal` (the health deadline, or the
+ * updater stopping): true when the agent reported healthy first. A health
+ * check that fails counts as not healthy.
+ */
+export function healthyBefore(health: (signal: AbortSignal) => Promise<void>, signal: AbortSignal): Promise<boolean> {
+  return Promise.race([
+    health(signal).then(() => true, () => false),
+    new Promise<false>((resolve) => {
+      if (signal.aborted) resolve(false);
+      signal.addEventListener('abort', () => resolve(false), { once: true });
+    }),
+  ]);
+}
+
 /** A step of an update, as reported to the control plane and shown on the box ("updating"). */
 export type UpdateStep =
   | { step: 'verifying' | 'draining' | 'unpacking' | 'switching' | 'restarting'; version: string }
@@ -147,13 +162,7 @@ export class AppUpdater {
     this.#report({ step: 'confirming', version: pending.to, deadline: pending.deadline });
     const deadline = (this.#o.timeout ?? ((ms: number) => AbortSignal.timeout(ms)))(Math.max(0, pending.deadline - now()));
     const signal = AbortSignal.any([deadline, this.#stop.signal]);
-    const healthy = await Promise.race([
-      this.#o.health(signal).then(() => true, () => false),
-      new Promise<false>((resolve) => {
-        if (signal.aborted) resolve(false);
-        signal.addEventListener('abort', () => resolve(false), { once: true });
-      }),
-    ]);
+    const healthy = await healthyBefore(this.#o.health, signal);
     if (healthy && !deadline.aborted) {
       const outcome: UpdateOutcome = { version: pending.to, from: pending.from, outcome: 'healthy', reason: null, at: now() };
       await dir.writeState({ version: 1, pending: null, last: outcome });

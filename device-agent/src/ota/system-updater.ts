@@ -3,7 +3,7 @@ import { open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { ReleaseManifest } from '@meshchain/protocol';
 import { AgentError } from '../errors.ts';
-import type { UpdateStep } from './app-updater.ts';
+import { healthyBefore, type UpdateStep } from './app-updater.ts';
 import type { SystemInstaller } from './rauc.ts';
 import { UpdateRefusedError, verifyUpdate, type VerifyUpdateParameters } from './verify.ts';
 
@@ -97,13 +97,7 @@ export class SystemUpdater {
     const deadline = (this.#o.timeout ?? ((ms: number) => AbortSignal.timeout(ms)))(this.#o.healthDeadlineMs);
     this.#o.onStep?.({ step: 'confirming', version: pending.to, deadline: Date.now() + this.#o.healthDeadlineMs });
     const signal = AbortSignal.any([deadline, this.#stop.signal]);
-    const healthy = await Promise.race([
-      this.#o.health(signal).then(() => true, () => false),
-      new Promise<false>((resolve) => {
-        if (signal.aborted) resolve(false);
-        signal.addEventListener('abort', () => resolve(false), { once: true });
-      }),
-    ]);
+    const healthy = await healthyBefore(this.#o.health, signal);
     if (this.#stop.signal.aborted && !healthy) return null;
     if (healthy && !deadline.aborted) {
       await this.#o.installer.markGood();
