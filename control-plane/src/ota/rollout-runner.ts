@@ -2,7 +2,7 @@
 // fleet's device states, carries out its actions (offers, time-outs, stage
 // changes, aborts) and records every status report the boxes send.
 import { z } from 'zod';
-import { NODE_ID_PATTERN, type Envelope, type UpdateOfferBody } from '@meshchain/protocol';
+import { NODE_ID_PATTERN, zodSummary, type Envelope, type UpdateOfferBody } from '@meshchain/protocol';
 import type { Logger } from 'pino';
 import { ConflictError, InvalidRequestError, NotFoundError } from '../errors.ts';
 import type { NodeStore } from '../nodes/node-store.ts';
@@ -117,7 +117,7 @@ export class RolloutRunner {
 
   startRollout(input: unknown): RolloutRecord {
     const parsed = startRolloutSchema.safeParse(input);
-    if (!parsed.success) throw new InvalidRequestError(`invalid rollout: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+    if (!parsed.success) throw new InvalidRequestError(`invalid rollout: ${zodSummary(parsed.error)}`);
     const request = parsed.data;
     const release = this.resolveRelease(request.release);
     const spec: RolloutSpec = {

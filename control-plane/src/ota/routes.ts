@@ -2,6 +2,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { zodSummary } from '@meshchain/protocol';
 import { z } from 'zod';
 import { parseRange } from '../api/range.ts';
 import { InvalidRequestError } from '../errors.ts';
@@ -81,7 +82,7 @@ export function registerOtaRoutes(app: FastifyInstance, options: OtaRoutesOption
   });
   app.put<{ Params: { id: string }; Body: unknown }>('/v1/devices/:id/ota', async (req) => {
     const parsed = deviceOtaSchema.safeParse(req.body ?? {});
-    if (!parsed.success) throw new InvalidRequestError(`invalid device settings: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+    if (!parsed.success) throw new InvalidRequestError(`invalid device settings: ${zodSummary(parsed.error)}`);
     const change = Object.fromEntries(Object.entries(parsed.data).filter(([, v]) => v !== undefined)) as typeof parsed.data;
     return { device: rollouts.updateDevice(req.params.id, change) };
   });
