@@ -273,7 +273,7 @@ export class Agent {
       health: () => healthy,
       onDisplay: (display) => hub.setUpdate(display),
       authorization: () => `MeshNode ${createAuthToken(identity.signer, 'node')}`,
-      system: this.#options.system ?? (otaConfig.systemUpdates === 'rauc' ? raucSystemOptions() : null),
+      system: this.#options.system ?? (otaConfig.systemUpdates === 'rauc' ? raucSystemOptions({ rebootCommand: otaConfig.rebootCommand }) : null),
     });
 
     if (this.#options.startRuntime !== false) await runtime.start();

@@ -18,6 +18,12 @@ export const otaConfigSchema = z.object({
   healthDeadlineMs: z.coerce.number().int().positive().default(120_000),
   /** `rauc`: system updates through RAUC; `off`: system updates are refused. */
   systemUpdates: z.enum(['off', 'rauc']).default('off'),
+  /**
+   * How a system update reboots the box (argv, whitespace-separated in the
+   * environment). The image runs the agent unprivileged and points this at a
+   * helper that asks a root unit to reboot.
+   */
+  rebootCommand: z.array(z.string().min(1)).min(1, 'the reboot command is empty').default(['systemctl', 'reboot']),
 });
 export type OtaConfig = z.infer<typeof otaConfigSchema>;
 
@@ -28,15 +34,18 @@ const ENV: Record<string, keyof OtaConfig> = {
   MESHNODE_COMPATIBILITY: 'compatibility',
   MESHNODE_OTA_HEALTH_DEADLINE_MS: 'healthDeadlineMs',
   MESHNODE_SYSTEM_UPDATES: 'systemUpdates',
+  MESHNODE_REBOOT_COMMAND: 'rebootCommand',
 };
 
-/** OTA settings from the environment (`MESHNODE_RELEASE_KEYS` is comma-separated), validated with a clear message. */
+/** OTA settings from the environment (`MESHNODE_RELEASE_KEYS` is comma-separated, `MESHNODE_REBOOT_COMMAND` whitespace-separated), validated with a clear message. */
 export function loadOtaConfig(env: NodeJS.ProcessEnv, overrides: Partial<OtaConfig> = {}): OtaConfig {
   const raw: Record<string, unknown> = {};
   for (const [name, key] of Object.entries(ENV)) {
     const value = env[name];
     if (value === undefined || value === '') continue;
-    raw[key] = key === 'trustedKeys' ? value.split(',').map((k) => k.trim()).filter(Boolean) : value;
+    if (key === 'trustedKeys') raw[key] = value.split(',').map((k) => k.trim()).filter(Boolean);
+    else if (key === 'rebootCommand') raw[key] = value.trim().split(/\s+/).filter(Boolean);
+    else raw[key] = value;
   }
   const parsed = otaConfigSchema.safeParse({ ...raw, ...overrides });
   if (!parsed.success) throw new ConfigError('invalid OTA configuration', { details: `${zodSummary(parsed.error)} (MESHNODE_RELEASE_ROOT, MESHNODE_RELEASE_KEYS, MESHNODE_AGENT_VERSION, …)` });

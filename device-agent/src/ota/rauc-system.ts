@@ -5,12 +5,14 @@ import { RaucInstaller, runCommand, type CommandRunner } from './rauc.ts';
 
 /**
  * `system` updates on a real box (`MESHNODE_SYSTEM_UPDATES=rauc`): RAUC
- * installs into the inactive slot, `systemctl reboot` boots it. The OS
+ * installs into the inactive slot, `rebootCommand` (default `systemctl
+ * reboot`) boots it. The OS
  * version is the booted slot's bundle version, else `IMAGE_VERSION` or
  * `VERSION_ID` from /etc/os-release, else 0.0.0.
  */
-export function raucSystemOptions(options: { run?: CommandRunner; osRelease?: string } = {}): SystemOtaOptions {
+export function raucSystemOptions(options: { run?: CommandRunner; osRelease?: string; rebootCommand?: readonly string[] } = {}): SystemOtaOptions {
   const run = options.run ?? runCommand;
+  const [rebootFile = 'systemctl', ...rebootArgs] = options.rebootCommand ?? ['systemctl', 'reboot'];
   const installer = new RaucInstaller({ run });
   return {
     installer,
@@ -26,7 +28,7 @@ export function raucSystemOptions(options: { run?: CommandRunner; osRelease?: st
       return '0.0.0';
     },
     reboot: async () => {
-      await run('systemctl', ['reboot']);
+      await run(rebootFile, rebootArgs);
     },
   };
 }

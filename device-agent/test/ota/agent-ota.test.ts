@@ -116,7 +116,7 @@ describe('OTA in the agent', { timeout: 120_000 }, () => {
 
   async function startAgent(where: { root: string; dataDir: string }, version: string, options: { system?: FakeRauc; systemVersion?: () => string; model?: boolean } = {}) {
     const config = loadAgentConfig({ env: {}, overrides: { dataDir: where.dataDir, mqttUrl: broker.url, controlPlaneId: cp.id, web: { enabled: false } } });
-    const ota: OtaConfig = { agentVersion: version, releaseRoot: where.root, trustedKeys: fx.trustedKeys, compatibility: COMPAT, healthDeadlineMs: 20_000, systemUpdates: 'off' };
+    const ota: OtaConfig = { agentVersion: version, releaseRoot: where.root, trustedKeys: fx.trustedKeys, compatibility: COMPAT, healthDeadlineMs: 20_000, systemUpdates: 'off', rebootCommand: ['systemctl', 'reboot'] };
     const restarted = deferred();
     const reboots = deferred();
     const agent = new Agent(config, pino({ level: 'silent' }), {

@@ -3,6 +3,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { ConfigError } from '../../src/errors.ts';
+import { loadOtaConfig } from '../../src/ota/ota-config.ts';
 import { raucSystemOptions } from '../../src/ota/rauc-system.ts';
 import type { CommandRunner } from '../../src/ota/rauc.ts';
 
@@ -36,5 +38,19 @@ describe('system updates through RAUC (MESHNODE_SYSTEM_UPDATES=rauc)', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('reboots with the configured command (the image: a helper that asks a root unit)', async () => {
+    const calls: string[][] = [];
+    const run: CommandRunner = async (file, args) => {
+      calls.push([file, ...args]);
+      return '';
+    };
+    const config = loadOtaConfig({ MESHNODE_SYSTEM_UPDATES: 'rauc', MESHNODE_REBOOT_COMMAND: ' /usr/lib/meshnode/request-reboot  system-update ' });
+    assert.deepEqual(config.rebootCommand, ['/usr/lib/meshnode/request-reboot', 'system-update']);
+    await raucSystemOptions({ run, rebootCommand: config.rebootCommand }).reboot();
+    assert.deepEqual(calls, [['/usr/lib/meshnode/request-reboot', 'system-update']]);
+    assert.deepEqual(loadOtaConfig({}).rebootCommand, ['systemctl', 'reboot'], 'default');
+    assert.throws(() => loadOtaConfig({ MESHNODE_REBOOT_COMMAND: '   ' }), (error: unknown) => error instanceof ConfigError && /reboot command is empty/.test(error.message));
   });
 });
