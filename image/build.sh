@@ -3,7 +3,7 @@
 #
 #   image/build.sh [build] [--target qemu-arm64] [--fleet-config FILE]
 #                  [--keyring CERT] [--signing-cert CERT --signing-key KEY]
-#                  [--release] [--out DIR]
+#                  [--release-keys KEY[,KEY…]] [--release] [--out DIR]
 #   image/build.sh test [boot|update] [IMAGE]
 #                            boot test, then A/B update and fallback test, under
 #                            qemu (image/test/boot-test.sh, update-test.sh)
@@ -38,7 +38,7 @@ case ${1:-} in
   build) shift ;;
 esac
 
-target=qemu-arm64 fleet=$IMAGE_DIR/config/fleet.json keyring='' sign_cert='' sign_key='' release=no out=''
+target=qemu-arm64 fleet=$IMAGE_DIR/config/fleet.json keyring='' sign_cert='' sign_key='' release=no out='' release_keys=''
 while [ $# -gt 0 ]; do
   case $1 in
     --target) target=$2; shift 2 ;;
@@ -47,6 +47,7 @@ while [ $# -gt 0 ]; do
     --signing-cert) sign_cert=$2; shift 2 ;;
     --signing-key) sign_key=$2; shift 2 ;;
     --release) release=yes; shift ;;
+    --release-keys) release_keys=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) die "unknown option $1 (see image/build.sh --help)" ;;
@@ -85,6 +86,14 @@ keyring_subject=$(openssl x509 -in "$keyring" -noout -subject -nameopt RFC2253 |
 node -e 'const c=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")); if(!c.mqttUrl||!c.controlPlaneId) throw new Error("fleet config needs mqttUrl and controlPlaneId")' "$fleet" \
   || die "bad fleet config $fleet"
 cp "$fleet" "$work/fleet.json"
+# The app-release public keys the box trusts (`meshchain release keygen`
+# prints one); none: the box refuses every OTA update until its ota.env names
+# one.
+for k in ${release_keys//,/ }; do
+  [[ $k =~ ^[A-Za-z0-9_-]{43}$ ]] || die "--release-keys: '$k' is not a release public key (43 base64url characters)"
+done
+[ -n "$release_keys" ] || log "no --release-keys: the image's agent will refuse OTA updates (untrusted-key)"
+echo "${release_keys// /}" > "$work/release-keys"
 
 # Target settings for the hooks and the assembler.
 {

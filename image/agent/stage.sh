@@ -5,6 +5,8 @@
 #
 # - the agent and protocol sources (no tests, no docs) in a two-workspace
 #   copy of the monorepo, so `@meshchain/protocol` resolves as in development;
+# - bin/meshnode and VERSION: the directory is an app release, the first one
+#   the box runs (see rootfs/overlay/usr/bin/meshnode);
 # - production node_modules for linux/arm64/glibc, installed by the host's npm
 #   from the repository's own package-lock.json (same versions; npm's --cpu /
 #   --os pick the arm64 optional packages: @esbuild/linux-arm64,
@@ -67,6 +69,22 @@ for addon in better-sqlite3/build/Release/better_sqlite3.node epoll/build/Releas
   mkdir -p "$dest/node_modules/$(dirname "$addon")"
   cp "$native/$(basename "$addon")" "$dest/node_modules/$addon"
 done
-# Keep only the built addon, not the intermediate objects.
 echo "$mods_key" > "$dest/.modules-key"
+
+# A release directory, as app updates install them (device-agent/src/ota/):
+# bin/meshnode runs this agent as its version, wherever the directory is.
+version=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$REPO_ROOT/device-agent/package.json" | head -n1)
+[ -n "$version" ] || die "no version in device-agent/package.json"
+echo "$version" > "$dest/VERSION"
+mkdir -p "$dest/bin"
+cat > "$dest/bin/meshnode" <<BIN
+#!/bin/sh
+# MeshNode agent $version: the agent's CLI (TypeScript run by tsx on the
+# system's nodejs), from the release directory this file is in.
+here=\$(dirname "\$(readlink -f "\$0")")/..
+export MESHNODE_AGENT_VERSION=$version
+export MESHNODE_DATA_DIR="\${MESHNODE_DATA_DIR:-/data/meshnode}"
+exec /usr/bin/node --import "file://\$here/node_modules/tsx/dist/loader.mjs" "\$here/device-agent/src/cli/main.ts" "\$@"
+BIN
+chmod 0755 "$dest/bin/meshnode"
 log "agent: staged $(du -sh "$dest" | cut -f1) in $dest"

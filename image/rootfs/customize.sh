@@ -34,6 +34,15 @@ mkdir -p "$root/opt/meshnode"
 cp -a --no-preserve=ownership,timestamps "$work/app" "$root/opt/meshnode/app"
 chmod -R go-w,u+rwX,go+rX "$root/opt/meshnode"
 install -m 0644 "$work/fleet.json" "$root/etc/meshnode/config.json"
+# OTA: the agent's recovery hook and its service drop-in (device-agent/systemd/),
+# and the release keys the box trusts.
+install -D -m 0644 "$here/../../device-agent/systemd/meshnode-ota-recover.mjs" "$root/usr/lib/meshnode/meshnode-ota-recover.mjs"
+install -D -m 0644 "$here/../../device-agent/systemd/ota.conf" "$root/etc/systemd/system/meshnode.service.d/ota.conf"
+{
+  echo "# Release public keys this box accepts OTA updates from (set at build: --release-keys)."
+  echo "MESHNODE_RELEASE_KEYS=$(cat "$work/release-keys")"
+} > "$root/etc/meshnode/ota.env"
+chmod 0644 "$root/etc/meshnode/ota.env"
 
 # RAUC: slots and the keyring that bundles must be signed against.
 subst "$here/../${RAUC_CONF:-rauc/system.conf.in}" > "$root/etc/rauc/system.conf"
@@ -48,9 +57,13 @@ SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH
 KEYRING="$KEYRING_SUBJECT"
 EOF
 
+# os-release(5): the image's own name and version (the agent's OS version
+# for system updates when the booted slot has no RAUC bundle version yet).
+printf 'IMAGE_ID=meshnode-%s\nIMAGE_VERSION=%s\n' "$TARGET" "$VERSION" >> "$root/usr/lib/os-release"
+
 # Users, services.
 in_root systemd-sysusers
-in_root systemctl enable meshnode.service meshnode-setup.service meshnode-health.service \
+in_root systemctl enable meshnode.service meshnode-setup.service meshnode-health.service meshnode-reboot.path \
   systemd-networkd.service systemd-resolved.service systemd-timesyncd.service
 # SSH is installed but off: ssh.service only starts when the owner opted in
 # (its drop-in has ConditionPathExists on the authorized keys).

@@ -13,7 +13,11 @@
 #  4. the agent's service starts and prints its "started" line with that id;
 #  5. the health check finds it stable and commits the slot (MESHNODE-HEALTH);
 #  6. the agent's page answers on the host through qemu user-mode hostfwd on
-#     127.0.0.1 (the guest has no other network: restrict=on).
+#     127.0.0.1 (the guest has no other network: restrict=on);
+#  7. the agent runs from the app release layout on the data partition
+#     (current -> releases/<the image agent's version>), ready for app
+#     updates;
+#  8. systemd armed the hardware watchdog (the VM has an i6300esb).
 # The image file itself is not modified (the guest boots a sparse copy).
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
@@ -56,7 +60,7 @@ qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 2048 \
   -drive if=pflash,format=raw,file="$dir/vars.fd" \
   -drive if=none,id=hd0,file="$dir/disk.img",format=raw -device virtio-blk-pci,drive=hd0 \
   -netdev user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:"$port"-:8080 -device virtio-net-pci,netdev=n0,romfile= \
-  -device virtio-rng-pci \
+  -device virtio-rng-pci -device i6300esb \
   -display none -monitor none -serial file:"$console" -no-reboot &
 qpid=$!
 cleanup() { kill "$qpid" 2>/dev/null || true; wait "$qpid" 2>/dev/null || true; [ "$keep" = yes ] || rm -f "$dir/disk.img"; }
@@ -110,6 +114,9 @@ check "agent: no service failures" "$( ! grep -aqE 'Failed to start .*(meshnode|
 check "health: stable, slot A committed" "$(has 'MESHNODE-HEALTH ok .*slot=A committed=yes')" "$health"
 check "page: answers via hostfwd 127.0.0.1:$port" "$( [ "$page_status" = 200 ]; echo $?)" "(HTTP ${page_status:-no answer})"
 check "network: only :8080 (and the DHCP client) beyond loopback" "$(echo "$health" | grep -oE 'listening=\[[^]]*\]' | tr ' ' '\n' | grep -vE '^listening=\[$|127\.0\.0\.5[34]|\[::1\]|127\.0\.0\.1' | grep -vE ':8080\]?$|^udp:.*:(68|546)\]?$' | grep -q . ; [ $? = 1 ] && [ -n "$health" ]; echo $?)" "$(echo "$health" | grep -oE 'listening=\[[^]]*\]')"
+agent_version=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$REPO_ROOT/device-agent/package.json" | head -n1)
+check "ota: agent runs from the app release layout" "$(echo "$health" | grep -qE " app=$agent_version "; echo $?)" "$(echo "$health" | grep -oE 'app=[^ ]*') (current -> releases/$agent_version)"
+check "watchdog: systemd armed the hardware watchdog" "$(echo "$health" | grep -qE ' watchdog=30s '; echo $?)" "$(echo "$health" | grep -oE 'watchdog=[^ ]*')"
 log "boot test: $pass passed, $fail failed in $(( $(now_s) - t0 )) s (console log: $console)"
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

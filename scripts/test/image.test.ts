@@ -4,7 +4,7 @@
 // minutes and run outside `npm test`; see image/README.md.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -292,18 +292,136 @@ describe('OS image sources (image/)', () => {
     });
   });
 
+  describe('app releases on the data partition (seed-releases, run by meshnode-setup on every boot)', () => {
+    const seed = join(overlay, 'usr', 'lib', 'meshnode', 'seed-releases');
+    let dir: string;
+    const root = (): string => join(dir, 'releases');
+    const app = (): string => join(dir, 'opt-app');
+    const boot = async (): Promise<string> => (await run(seed, [], { env: { PATH: process.env.PATH, MESHNODE_RELEASE_ROOT: root(), MESHNODE_IMAGE_APP: app(), MESHNODE_USER: '' } })).stdout;
+    const current = async (): Promise<string> => readlink(join(root(), 'current'));
+    /** The image's agent as stage.sh leaves it: VERSION and an executable bin/meshnode. */
+    const imageAgent = async (version: string): Promise<void> => {
+      await mkdir(join(app(), 'bin'), { recursive: true });
+      await writeFile(join(app(), 'VERSION'), `${version}\n`);
+      await writeFile(join(app(), 'bin', 'meshnode'), '#!/bin/sh\n', { mode: 0o755 });
+    };
+    /** What an app update leaves: releases/<version>/ and `current` switched to it. */
+    const appUpdate = async (version: string): Promise<void> => {
+      await mkdir(join(root(), 'releases', version, 'bin'), { recursive: true });
+      await writeFile(join(root(), 'releases', version, 'bin', 'meshnode'), '#!/bin/sh\n', { mode: 0o755 });
+      await rm(join(root(), 'current'));
+      await symlink(join('releases', version), join(root(), 'current'));
+    };
+
+    before(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'meshchain-seed-'));
+    });
+    after(async () => {
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    test('first boot links the image agent in and makes it current; later boots change nothing', async () => {
+      await imageAgent('0.1.0');
+      assert.match(await boot(), /app release 0\.1\.0 \(the image's agent\) is current/);
+      assert.equal(await readlink(join(root(), 'releases', '0.1.0')), app());
+      assert.equal(await current(), 'releases/0.1.0');
+      assert.equal((await readFile(join(root(), '.image-agent'), 'utf8')).trim(), '0.1.0');
+      assert.equal(await boot(), '', 'nothing to do on the second boot');
+      assert.equal(await current(), 'releases/0.1.0');
+    });
+
+    test('an app update stays current across boots; a new image with a newer agent takes over once', async () => {
+      await appUpdate('0.2.0');
+      await boot();
+      assert.equal(await current(), 'releases/0.2.0', 'the app update is kept');
+      // A system update brings an image whose agent is 0.3.0: the old link (0.1.0 → the same path) is stale.
+      await imageAgent('0.3.0');
+      assert.match(await boot(), /app release 0\.3\.0 .* is current \(was 0\.2\.0\)/);
+      assert.equal(await current(), 'releases/0.3.0');
+      assert.deepEqual((await readdir(join(root(), 'releases'))).sort(), ['0.2.0', '0.3.0']);
+      // The operator rolls the app back to 0.2.0 (a signed rollback release): later boots leave it.
+      await rm(join(root(), 'current'));
+      await symlink(join('releases', '0.2.0'), join(root(), 'current'));
+      assert.equal(await boot(), '');
+      assert.equal(await current(), 'releases/0.2.0');
+    });
+
+    test('a new image with an older agent than the app update leaves the app update current', async () => {
+      await appUpdate('0.5.0');
+      await imageAgent('0.4.0');
+      await boot();
+      assert.equal(await current(), 'releases/0.5.0');
+    });
+
+    test('a current release that is missing or cannot run is replaced by the image agent', async () => {
+      await rm(join(root(), 'releases', '0.5.0'), { recursive: true });
+      assert.match(await boot(), /app release 0\.4\.0 .* is current \(was 0\.5\.0\)/);
+      assert.equal(await current(), 'releases/0.4.0');
+      assert.deepEqual((await readdir(root())).filter((n) => n.startsWith('.current-')), [], 'no temporary link left');
+    });
+
+    test('an image agent without a valid version is refused and nothing changes', async () => {
+      await writeFile(join(app(), 'VERSION'), 'latest\n');
+      await assert.rejects(boot(), (error: Error & { stdout?: string }) => /bad version 'latest'/.test(error.stdout ?? ''));
+      assert.equal(await current(), 'releases/0.4.0');
+    });
+  });
+
+  describe('reboot requests (the unprivileged agent asks, a root unit reboots)', () => {
+    const lib = join(overlay, 'usr', 'lib', 'meshnode');
+    let dir: string;
+    let env: NodeJS.ProcessEnv;
+    before(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'meshchain-reboot-'));
+      await writeFile(join(dir, 'boot_id'), 'b0e7f1d2-0000-4000-8000-000000000001\n');
+      // The "reboot" records that it ran.
+      env = { PATH: process.env.PATH, MESHNODE_OTA_DIR: join(dir, 'ota'), MESHNODE_BOOT_ID_FILE: join(dir, 'boot_id'), MESHNODE_REBOOT: `touch ${join(dir, 'rebooted')}` };
+    });
+    after(async () => {
+      await rm(dir, { recursive: true, force: true });
+    });
+    const rebooted = (): Promise<boolean> => stat(join(dir, 'rebooted')).then(() => true, () => false);
+
+    test('a request from this boot reboots once', async () => {
+      await run(join(lib, 'request-reboot'), ['system update 2.0.0'], { env });
+      const { stdout } = await run(join(lib, 'reboot-on-request'), [], { env });
+      assert.match(stdout, /rebooting at the agent's request \(system update 2\.0\.0\)/);
+      assert.equal(await rebooted(), true);
+      await rm(join(dir, 'rebooted'));
+      assert.equal((await run(join(lib, 'reboot-on-request'), [], { env })).stdout, '', 'the request was consumed');
+      assert.equal(await rebooted(), false);
+    });
+
+    test('a request left from an earlier boot is dropped without a reboot', async () => {
+      await run(join(lib, 'request-reboot'), [], { env });
+      await writeFile(join(dir, 'boot_id'), 'b0e7f1d2-0000-4000-8000-000000000002\n');
+      const { stdout } = await run(join(lib, 'reboot-on-request'), [], { env });
+      assert.match(stdout, /dropped a reboot request from an earlier boot \(system update\)/);
+      assert.equal(await rebooted(), false);
+      assert.equal(await stat(join(dir, 'ota', 'reboot-request')).then(() => true, () => false), false);
+    });
+  });
+
   test('systemd units are well-formed, run files that exist, and the agent runs unprivileged', async () => {
     const dir = join(overlay, 'etc', 'systemd', 'system');
-    const units = (await readdir(dir)).filter((f) => f.endsWith('.service'));
-    assert.deepEqual(units.sort(), ['meshnode-health.service', 'meshnode-setup.service', 'meshnode.service']);
+    const units = (await readdir(dir)).filter((f) => f.endsWith('.service') || f.endsWith('.path'));
+    assert.deepEqual(units.sort(), ['meshnode-health.service', 'meshnode-reboot.path', 'meshnode-reboot.service', 'meshnode-setup.service', 'meshnode.service']);
+    // meshnode-reboot.service is started by its path unit, not at boot.
+    const activated = new Set(['meshnode-reboot.service']);
     for (const unit of units) {
       const u = parseUnit(await readFile(join(dir, unit), 'utf8'));
       assert.ok(u.get('Unit')?.get('Description')?.[0], `${unit}: Description`);
-      const exec = u.get('Service')?.get('ExecStart')?.[0] ?? '';
-      const bin = exec.split(/\s+/)[0] ?? '';
-      assert.ok(bin.startsWith('/usr/lib/meshnode/'), `${unit}: ExecStart ${exec}`);
-      await stat(join(overlay, bin)).catch(() => assert.fail(`${unit}: ${bin} is not in the overlay`));
-      assert.deepEqual(u.get('Install')?.get('WantedBy'), ['multi-user.target'], `${unit}: WantedBy`);
+      if (unit.endsWith('.path')) {
+        const target = u.get('Path')?.get('Unit')?.[0] ?? '';
+        assert.ok(units.includes(target), `${unit}: Unit=${target} exists`);
+      } else {
+        const exec = u.get('Service')?.get('ExecStart')?.[0] ?? '';
+        const bin = exec.split(/\s+/)[0] ?? '';
+        assert.ok(bin.startsWith('/usr/lib/meshnode/'), `${unit}: ExecStart ${exec}`);
+        await stat(join(overlay, bin)).catch(() => assert.fail(`${unit}: ${bin} is not in the overlay`));
+      }
+      if (activated.has(unit)) assert.equal(u.get('Install'), undefined, `${unit}: not enabled on its own`);
+      else assert.deepEqual(u.get('Install')?.get('WantedBy'), ['multi-user.target'], `${unit}: WantedBy`);
     }
     const agent = parseUnit(await readFile(join(dir, 'meshnode.service'), 'utf8'));
     const service = agent.get('Service');
@@ -313,12 +431,24 @@ describe('OS image sources (image/)', () => {
     assert.equal(service?.get('CapabilityBoundingSet')?.[0], '');
     assert.equal(service?.get('NoNewPrivileges')?.[0], 'yes');
     assert.ok(agent.get('Unit')?.get('Requires')?.includes('meshnode-setup.service'));
+    // OTA: system updates through RAUC, a reboot command the unprivileged agent can run.
+    const environment = service?.get('Environment') ?? [];
+    assert.ok(environment.includes('MESHNODE_SYSTEM_UPDATES=rauc'), environment.join(' '));
+    const reboot = environment.find((e) => e.startsWith('MESHNODE_REBOOT_COMMAND='))?.split('=')[1] ?? '';
+    await stat(join(overlay, reboot)).catch(() => assert.fail(`MESHNODE_REBOOT_COMMAND ${reboot} is not in the overlay`));
+    assert.deepEqual(service?.get('EnvironmentFile'), ['-/etc/meshnode/ota.env']);
     const sysusers = await readFile(join(overlay, 'usr', 'lib', 'sysusers.d', 'meshnode.conf'), 'utf8');
     assert.match(sysusers, /^u meshnode 850:850 /m);
     // customize.sh enables exactly units that exist (ours or Debian's).
     const customize = await readFile(join(image, 'rootfs', 'customize.sh'), 'utf8');
-    const enabled = /systemctl enable ([^\n]+(?:\\\n[^\n]+)*)/.exec(customize)?.[1]?.replace(/\\\n/g, ' ').split(/\s+/).filter((w) => w.endsWith('.service')) ?? [];
-    for (const name of units) assert.ok(enabled.includes(name), `${name} is enabled by customize.sh`);
+    const enabled = /systemctl enable ([^\n]+(?:\\\n[^\n]+)*)/.exec(customize)?.[1]?.replace(/\\\n/g, ' ').split(/\s+/).filter((w) => w.endsWith('.service') || w.endsWith('.path')) ?? [];
+    for (const name of units) assert.equal(enabled.includes(name), !activated.has(name), `${name} is ${activated.has(name) ? 'not ' : ''}enabled by customize.sh`);
+    // The agent's OTA recovery hook and its drop-in (device-agent/systemd/) go into the rootfs.
+    assert.match(customize, /device-agent\/systemd\/meshnode-ota-recover\.mjs" "\$root\/usr\/lib\/meshnode\/meshnode-ota-recover\.mjs"/);
+    assert.match(customize, /device-agent\/systemd\/ota\.conf" "\$root\/etc\/systemd\/system\/meshnode\.service\.d\/ota\.conf"/);
+    const dropIn = parseUnit(await readFile(join(image, '..', 'device-agent', 'systemd', 'ota.conf'), 'utf8'));
+    assert.ok(dropIn.get('Service')?.get('ExecStartPre')?.[0]?.includes('/usr/lib/meshnode/meshnode-ota-recover.mjs /data/meshnode/releases'));
+    assert.ok(dropIn.get('Service')?.get('Environment')?.includes('MESHNODE_RELEASE_ROOT=/data/meshnode/releases'));
     // SSH is opt-in only: its drop-in requires the owner's keys, keys only.
     const ssh = parseUnit(await readFile(join(dir, 'ssh.service.d', 'meshnode.conf'), 'utf8'));
     assert.deepEqual(ssh.get('Unit')?.get('ConditionPathExists'), ['/data/system/ssh/authorized_keys']);
