@@ -2,7 +2,7 @@
 # Update test (A/B with RAUC and GRUB), on the qemu-arm64 image under
 # qemu-system-aarch64 (software emulation):
 #
-#   image/test/update-test.sh [IMAGE.img] [--timeout SECONDS] [--no-fallback]
+#   image/test/update-test.sh [IMAGE.img] [--timeout SECONDS (5400)] [--no-fallback]
 #
 # Uses IMAGE (default: the newest image/out/qemu-arm64 build) and the .raucb
 # beside it. The test opts in to SSH the way an owner would (a throwaway key
@@ -38,7 +38,7 @@ set -euo pipefail
 # The body is one block: bash reads it whole before running it, so editing
 # this file while it runs cannot change a build or test in progress.
 {
-timeout=2400 img='' fallback=yes
+timeout=5400 img='' fallback=yes
 while [ $# -gt 0 ]; do
   case $1 in
     --timeout) timeout=$2; shift 2 ;;
