@@ -247,6 +247,7 @@ export class Agent {
           host: config.web.host,
           port: config.web.port,
           allowedHosts: config.web.allowedHosts,
+          limits: { eventMinIntervalMs: config.web.eventIntervalMs },
           logger: log.child({ component: 'web' }),
         })
       : null;

@@ -48,8 +48,10 @@ export const agentConfigSchema = z.object({
       /** A preset device password (else the owner sets one on first visit). */
       password: z.string().min(10).nullable().default(null),
       allowedHosts: z.array(z.string()).default([]),
+      /** Live events on the page: at most one per this many ms, however often the state changes. */
+      eventIntervalMs: z.coerce.number().int().min(0).max(60_000).default(250),
     })
-    .default({ enabled: true, host: '0.0.0.0', port: 8080, password: null, allowedHosts: [] }),
+    .default({ enabled: true, host: '0.0.0.0', port: 8080, password: null, allowedHosts: [], eventIntervalMs: 250 }),
   telemetry: z
     .object({
       intervalMs: z.coerce.number().int().min(1_000).default(10_000),
@@ -84,6 +86,7 @@ const ENV: Record<string, string> = {
   MESHNODE_WEB_HOST: 'web.host',
   MESHNODE_WEB_PORT: 'web.port',
   MESHNODE_WEB_PASSWORD: 'web.password',
+  MESHNODE_WEB_EVENT_INTERVAL_MS: 'web.eventIntervalMs',
   MESHNODE_TELEMETRY_INTERVAL_MS: 'telemetry.intervalMs',
 };
 

@@ -25,3 +25,5 @@ export {
 } from './password-store.ts';
 export { SlidingWindowLimiter, type LimitDecision, type RateLimit } from './rate-limiter.ts';
 export { isAllowedHost, isSameOrigin } from './origin.ts';
+export { EVENT_FORMATS, FULL_DIFF_EVERY, realScheduler, type EventFormat, type EventScheduler } from './event-stream.ts';
+export { applyJsonPatch, diffJson, type JsonPatchOperation } from './json-patch.ts';

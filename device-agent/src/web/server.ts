@@ -16,7 +16,7 @@ import type { AddressInfo } from 'node:net';
 import { bindingBodySchema } from '@meshchain/protocol';
 import { CLEAR_SESSION_COOKIE, WebAuth, sessionCookie } from './auth.ts';
 import { WebError, messageOf, secondsText } from './errors.ts';
-import { EventStream } from './event-stream.ts';
+import { EVENT_FORMATS, EventStream, type EventFormat, type EventScheduler } from './event-stream.ts';
 import { BASE_HEADERS, acceptsGzip, clientIp, readJsonObject, sendBody, sendError, sendJson } from './http.ts';
 import { isAllowedHost, isSameOrigin } from './origin.ts';
 import { type LoadedPage, loadPage } from './page.ts';
@@ -38,7 +38,7 @@ export interface WebLimits {
   passwordChecksGlobal: RateLimit;
   maxEventClients: number;
   maxEventClientsPerIp: number;
-  /** At most one `status` event per this many ms (4/s). */
+  /** Changes are coalesced: at most one `status` or `patch` event per this many ms (4/s). */
   eventMinIntervalMs: number;
   heartbeatMs: number;
   sessionTtlMs: number;
@@ -82,6 +82,8 @@ export interface LocalWebServerOptions {
   scrypt?: ScryptParams;
   /** ms since epoch, for rate limits and sessions; default `Date.now`. */
   now?: () => number;
+  /** The clock and timers that coalesce live events; default the real ones. Tests drive their own. */
+  eventScheduler?: EventScheduler;
 }
 
 const silentLogger: WebLogger = { info: () => {}, warn: () => {}, error: () => {} };
@@ -173,6 +175,9 @@ export class LocalWebServer {
       minIntervalMs: limits.eventMinIntervalMs,
       heartbeatMs: limits.heartbeatMs,
       snapshot: () => cache.current().json,
+      snapshotValue: () => this.#o.source.snapshot(),
+      version: () => cache.version,
+      ...(this.#o.eventScheduler ? { scheduler: this.#o.eventScheduler } : {}),
     });
     const unsubscribe = this.#o.source.subscribe(() => {
       cache.invalidate();
@@ -305,7 +310,7 @@ export class LocalWebServer {
   }
 
   #events(req: IncomingMessage, res: ServerResponse, r: Running): void {
-    r.events.add(res, clientIp(req));
+    r.events.add(res, clientIp(req), eventFormatOf(req));
   }
 
   #session(req: IncomingMessage, res: ServerResponse, r: Running): void {
@@ -390,3 +395,13 @@ export class LocalWebServer {
   }
 }
 
+/** `?format=full` (the default) or `?format=patch`; anything else is a 400 that says what to send. */
+function eventFormatOf(req: IncomingMessage): EventFormat {
+  const query = (req.url ?? '').split('?')[1];
+  const format = new URLSearchParams(query ?? '').get('format');
+  if (format === null || format === '') return 'full';
+  if ((EVENT_FORMATS as readonly string[]).includes(format)) return format as EventFormat;
+  throw new WebError(`Unknown event format "${format.slice(0, 40)}": use format=patch, or leave it out for full snapshots.`, {
+    code: 'invalid-input',
+  });
+}

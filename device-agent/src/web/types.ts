@@ -44,7 +44,14 @@ export interface WebSnapshot {
 export type WebUpdateStatus = WebSnapshot['update']['status'];
 export type WebLogEntry = WebSnapshot['logs'][number];
 
-/** The agent's live state. `snapshot()` must be cheap (in memory): it runs once per change, not per request. */
+/**
+ * The agent's live state. `snapshot()` must be cheap (in memory): it runs
+ * once per change, not per request. Live events send pages only what
+ * changed: announce every change through `subscribe`'s listener, and replace
+ * the parts that change rather than editing them in place (unchanged parts
+ * may be shared), as `WebStatusStore` does. A part edited in place reaches
+ * the pages within 20 events, when everything is compared.
+ */
 export interface WebStatusSource {
   snapshot(): WebSnapshot;
   /** Calls `listener` (with no arguments) after any change; returns the unsubscribe function. */

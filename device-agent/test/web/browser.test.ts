@@ -6,9 +6,11 @@
 import assert from 'node:assert/strict';
 import { after, describe, it, type TestContext } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
+import { diffJson } from '../../src/web/index.ts';
 import { launchChromium } from './browser.ts';
-import { NODE_ID, OWNER, ledOf, sampleSnapshot, workingShard } from './fixtures.ts';
+import { NODE_ID, OWNER, ledOf, sampleSnapshot, telemetryHistory, workingShard } from './fixtures.ts';
 import { PASSWORD, setPassword, startHarness, type Harness } from './harness.ts';
+import { mutate, random, randomValue } from './random-json.ts';
 
 // Launched by the first test that needs it; if Chromium is missing every test fails with how to install it.
 let browser: Promise<Browser> | undefined;
@@ -27,6 +29,20 @@ async function open(t: TestContext, h: Harness, viewport = { width: 1280, height
   const context = await (await browser).newContext({ viewport });
   t.after(() => context.close());
   context.setDefaultTimeout(10_000);
+  // Counts the live events the page receives, by name (Playwright's init scripts run before the page's own, CSP aside).
+  await context.addInitScript(`{
+    const Native = window.EventSource;
+    window.liveEvents = [];
+    window.livePatches = [];
+    window.EventSource = class extends Native {
+      constructor(url, init) {
+        super(url, init);
+        window.liveEventsUrl = String(url);
+        for (const name of ['status', 'patch']) this.addEventListener(name, () => window.liveEvents.push(name));
+        this.addEventListener('patch', (e) => window.livePatches.push(...JSON.parse(e.data)));
+      }
+    };
+  }`);
   const page = await context.newPage();
   const problems: string[] = [];
   page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
@@ -40,9 +56,14 @@ async function open(t: TestContext, h: Harness, viewport = { width: 1280, height
 
 const textOf = async (page: Page, selector: string) => (await page.textContent(selector))?.trim();
 
-/** Waits until the element's whole text is `text` (the tsconfig has no DOM types, so page code is a string). */
-function waitForText(page: Page, selector: string, text: string): Promise<unknown> {
-  return page.waitForFunction(`document.querySelector(${JSON.stringify(selector)})?.textContent === ${JSON.stringify(text)}`);
+/**
+ * Waits until the element's whole text is `text`. A locator, not
+ * waitForFunction: the page's CSP forbids eval, which waitForFunction's
+ * polling needs whenever the condition is not already true.
+ */
+function waitForText(page: Page, selector: string, text: string): Promise<void> {
+  const exactly = new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+  return page.locator(selector).filter({ hasText: exactly }).first().waitFor();
 }
 
 describe('web page in headless Chromium', () => {
@@ -74,6 +95,67 @@ describe('web page in headless Chromium', () => {
     assert.equal(await page.isHidden('#cur'), true);
     assert.equal(await page.isVisible('#cur-none'), true);
     assert.equal(await page.evaluate('window.notReloaded'), true, 'no reload');
+    assert.deepEqual(problems, []);
+  });
+
+  it('shows values that arrived only through patches, and holds exactly what a fresh load shows', async (t) => {
+    const h = await startHarness(t, { snapshot: sampleSnapshot() });
+    const { page, problems } = await open(t, h);
+    await page.waitForSelector('#live.on');
+    assert.match(String(await page.evaluate('window.liveEventsUrl')), /\/api\/events\?format=patch$/);
+
+    h.store.update({ state: 'working', led: ledOf('working'), current: { ...workingShard(), done: 7, tokensPerSecond: 31.5 } });
+    await waitForText(page, '#cur-count', '7 of 8 inputs');
+    assert.equal(await textOf(page, '#cur-speed'), '31.5 tokens/s');
+    h.store.log({ ts: Date.now(), level: 'warn', msg: 'only in a patch' });
+    await waitForText(page, '#logs li:first-child span:last-child', 'only in a patch');
+    // A telemetry sample slides the hour (remove /telemetry/history/0, add …/-) and a key goes away (remove /earnings).
+    const { history } = h.store.snapshot().telemetry;
+    const sample = telemetryHistory(Date.now() + 10_000, 1)[0];
+    assert.ok(sample);
+    h.store.update({ telemetry: { latest: sample, history: [...history.slice(1), sample] } });
+    h.store.update({ earnings: undefined as unknown as null });
+    h.store.update({ owner: null, work: { shards: 1285, tokens: 3_418_926, rejected: 3 } });
+    await waitForText(page, '#w-shards', '1,285');
+    assert.match((await textOf(page, '#owner')) ?? '', /Not claimed yet/);
+
+    const events = (await page.evaluate('window.liveEvents')) as string[];
+    assert.equal(events[0], 'status');
+    assert.equal(events.filter((e) => e === 'status').length, 1, `one full snapshot, then patches: ${events.join(' ')}`);
+    const ops = (await page.evaluate('window.livePatches')) as { op: string; path: string }[];
+    const seen = new Set(ops.map((o) => `${o.op} ${o.path}`));
+    for (const op of ['replace /current', 'remove /telemetry/history/0', 'add /telemetry/history/-', 'remove /earnings', 'replace /owner']) {
+      assert.ok(seen.has(op), `the page applied ${op}; it got ${[...seen].join(', ')}`);
+    }
+    const held = JSON.parse((await page.evaluate('JSON.stringify(snap)')) as string) as unknown;
+    assert.deepEqual(held, JSON.parse(JSON.stringify(h.store.snapshot())), 'what a fresh load shows');
+    assert.deepEqual(problems, []);
+  });
+
+  it("the page's own patch apply agrees with the server's diff on 500 seeded random changes, and refuses bad ones", async (t) => {
+    const h = await startHarness(t);
+    const { page, problems } = await open(t, h);
+    await page.waitForSelector('#live.on');
+    const cases = Array.from({ length: 500 }, (_, i) => {
+      const rnd = random(i + 1);
+      const before = JSON.parse(JSON.stringify(randomValue(rnd, 4))) as unknown;
+      const after = mutate(rnd, before, 4);
+      return { before, ops: diffJson(before, after), after: JSON.parse(JSON.stringify(after)) as unknown };
+    });
+    // The page's applyPatch on each case's before and ops, in the page, parsed there as the page parses events.
+    const results = (await page.evaluate(
+      `JSON.parse(${JSON.stringify(JSON.stringify(cases))}).map((c) => JSON.stringify(applyPatch(c.before, c.ops)))`,
+    )) as string[];
+    results.forEach((result, i) => assert.deepEqual(JSON.parse(result), cases[i]?.after, `seed ${i + 1}`));
+    const refused = (await page.evaluate(`[
+      [{ op: 'remove', path: '/missing' }],
+      [{ op: 'add', path: '/list/7', value: 1 }],
+      [{ op: 'remove', path: '/list/-' }],
+      [{ op: 'move', from: '/a', path: '/b' }],
+      [{ op: 'add', path: 'a', value: 1 }],
+      [{ op: 'add', path: '/a/b/c', value: 1 }],
+    ].map((ops) => { try { applyPatch({ a: 1, list: [1, 2] }, ops); return 'applied'; } catch { return 'refused'; } })`)) as string[];
+    assert.deepEqual(refused, Array(6).fill('refused'));
     assert.deepEqual(problems, []);
   });
 

@@ -1,5 +1,10 @@
-/** A minimal Server-Sent Events reader over node:http, for tests. */
+/**
+ * A minimal Server-Sent Events reader over node:http, for tests. It also
+ * keeps `state` the way the page does: a `status` event replaces it, a
+ * `patch` event is applied to it.
+ */
 import { request, type IncomingMessage } from 'node:http';
+import { applyJsonPatch, type JsonPatchOperation } from '../../src/web/index.ts';
 
 export interface SseEvent {
   event: string;
@@ -11,16 +16,23 @@ export class SseClient {
   status = 0;
   ended = false;
   comments = 0;
+  /** The snapshot as applied from the events so far (null before the first `status`). */
+  state: unknown = null;
+  /** Why a patch could not be applied, if one could not. */
+  patchError: Error | null = null;
   #res: IncomingMessage | null = null;
   #buffer = '';
   #waiters = new Set<() => void>();
   #destroy: () => void = () => {};
 
-  static open(port: number, options: { headers?: Record<string, string>; localAddress?: string } = {}): Promise<SseClient> {
+  static open(
+    port: number,
+    options: { headers?: Record<string, string>; localAddress?: string; path?: string } = {},
+  ): Promise<SseClient> {
     const client = new SseClient();
-    const { headers = {}, localAddress } = options;
+    const { headers = {}, localAddress, path = '/api/events' } = options;
     return new Promise((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port, path: '/api/events', headers, agent: false, ...(localAddress ? { localAddress } : {}) }, (res) => {
+      const req = request({ host: '127.0.0.1', port, path, headers, agent: false, ...(localAddress ? { localAddress } : {}) }, (res) => {
         client.status = res.statusCode ?? 0;
         client.#res = res;
         res.setEncoding('utf8');
@@ -39,6 +51,21 @@ export class SseClient {
       req.on('error', reject);
       req.end();
     });
+  }
+
+  /** Opens a stream in the page's format: a full snapshot, then patches. */
+  static openPatches(port: number, options: { headers?: Record<string, string>; localAddress?: string } = {}): Promise<SseClient> {
+    return SseClient.open(port, { ...options, path: '/api/events?format=patch' });
+  }
+
+  /** The raw response, e.g. to pause reading. */
+  get response(): IncomingMessage | null {
+    return this.#res;
+  }
+
+  /** How many events of this name arrived. */
+  count(event: string): number {
+    return this.events.filter((e) => e.event === event).length;
   }
 
   /** Status events' data, parsed. */
@@ -84,7 +111,18 @@ export class SseClient {
         else if (line.startsWith('event: ')) event = line.slice(7);
         else if (line.startsWith('data: ')) data.push(line.slice(6));
       }
-      if (data.length > 0) this.events.push({ event, data: data.join('\n') });
+      if (data.length > 0) {
+        const text = data.join('\n');
+        this.events.push({ event, data: text });
+        if (event === 'status') this.state = JSON.parse(text) as unknown;
+        else if (event === 'patch' && this.patchError === null) {
+          try {
+            this.state = applyJsonPatch(this.state, JSON.parse(text) as JsonPatchOperation[]);
+          } catch (error) {
+            this.patchError = error as Error;
+          }
+        }
+      }
       else if (comment) this.comments++;
     }
     this.#wake();

@@ -14,6 +14,7 @@ import { inferenceBenchmark } from './inference.ts';
 import { intakeBenchmark } from './intake.ts';
 import { protocolBenchmark } from './protocol.ts';
 import { throughputBenchmark } from './throughput.ts';
+import { webEventsBenchmark } from './web-events.ts';
 
 const BENCHMARKS: readonly Benchmark[] = [
   protocolBenchmark,
@@ -24,6 +25,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   inferenceBenchmark,
   demoBenchmark,
   gasBenchmark,
+  webEventsBenchmark,
 ];
 
 const USAGE = `usage: npm run bench [-- [${BENCHMARKS.map((b) => b.name).join('|')}]... [--quick] [--json <file>]]
