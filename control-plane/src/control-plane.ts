@@ -138,6 +138,8 @@ export class ControlPlane {
       logger: log.child({ component: 'link' }),
       maxSkewMs: config.maxSkewMs,
       onMessage: (message) => (message.kind === 'updateStatus' && message.nodeId ? rollouts.handleStatus(message.nodeId, message.envelope) : orchestrator?.handle(message)),
+      // The turn's results are committed before the link lets their PUBACKs go.
+      onTurnEnd: () => orchestrator?.commitResults(),
     });
     let apiUrl = '';
     const rollouts = new RolloutRunner({

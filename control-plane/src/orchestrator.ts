@@ -84,7 +84,7 @@ export class Orchestrator {
   #lastPass = Number.NEGATIVE_INFINITY;
   #lastSpeculation = 0;
   #startedAt = 0;
-  /** Results received since the last group commit. */
+  /** Results received in this turn of the event loop, for its group commit (commitResults). */
   #results: IntakeItem[] = [];
 
   constructor(options: OrchestratorOptions) {
@@ -108,7 +108,11 @@ export class Orchestrator {
     this.#timer = null;
   }
 
-  /** Called by the link for each verified message, before it is acknowledged to the broker. */
+  /**
+   * Called by the link for each verified message, before it is acknowledged
+   * to the broker. Everything but a result takes effect here; a result waits
+   * for the turn's group commit (commitResults).
+   */
   handle(message: OpenedMessage): void {
     const nodeId = message.nodeId;
     if (!nodeId) return;
@@ -202,18 +206,27 @@ export class Orchestrator {
       this.requestSchedule();
       return;
     }
-    // Results that arrive in one turn of the event loop share one commit (see #takeResults);
-    // once stopping, each is taken at once, while the link is still up to acknowledge it.
+    // Results that arrive in one turn of the event loop share one commit, at the end of the turn
+    // (commitResults); once stopping, each is taken at once, while the link is still up to acknowledge it.
     this.#results.push({ envelope, nodeId });
     if (this.#stopped) this.#takeResults();
-    else if (this.#results.length === 1) setImmediate(() => this.#takeResults());
+  }
+
+  /**
+   * The group commit of the turn's results. The link calls it at the end of
+   * every turn of the event loop in which messages arrived, before their
+   * PUBACKs leave, so the broker forgets a result only once it is recorded.
+   */
+  commitResults(): void {
+    this.#takeResults();
   }
 
   /**
    * Group commit: every result queued since the last call is judged and
    * recorded in one transaction, and acknowledged only after it commits. A
-   * crash before the commit loses no result: its node keeps it in its outbox
-   * until the signed ack arrives, and sends it again.
+   * crash before the commit loses no result: no PUBACK has left for it (a
+   * standalone broker delivers it again), and its node keeps it in its
+   * outbox until the signed ack arrives.
    */
   #takeResults(): void {
     const items = this.#results;
@@ -223,7 +236,9 @@ export class Orchestrator {
     try {
       outcomes = this.#o.intake.receiveMany(items);
     } catch (error) {
-      // Nothing was recorded and nothing is acknowledged: the nodes send these results again.
+      // Nothing was recorded and no ack is sent. The PUBACKs still leave: MQTT 3.1.1 has no
+      // negative PUBACK and the broker would not deliver again before a reconnect. The nodes'
+      // outboxes send these results again when their acks do not come.
       this.#log.error({ err: error, results: items.length }, 'result intake failed');
       return;
     }
@@ -242,12 +257,20 @@ export class Orchestrator {
       }
       if (taken.outcome.jobComplete) completed.push(taken.outcome.jobId);
     });
-    // This runs outside the link's handler: nothing may escape to the event loop.
+    // Every result of the group is recorded and acknowledged: a failure from here on stays here.
     try {
       this.#o.trust?.wake();
     } catch (error) {
       this.#log.error({ err: error }, 'starting spot checks failed; the periodic kick retries');
     }
+    // Aggregation (a manifest of every shard) runs once the caller has returned: at the end of a
+    // turn that is after the link has let the PUBACKs and acks go, which need not wait for it.
+    if (completed.length > 0) process.nextTick(() => this.#completeJobs(completed));
+    this.requestSchedule();
+  }
+
+  /** Aggregates jobs whose last shard was recorded. */
+  #completeJobs(completed: readonly string[]): void {
     // A job whose last results await a spot check completes on the pass after the check.
     for (const jobId of completed) {
       try {
@@ -259,7 +282,6 @@ export class Orchestrator {
         this.#log.error({ err: error, jobId }, 'completing a job failed');
       }
     }
-    this.requestSchedule();
   }
 
   /** The ack of one recorded result, and the cancel for the copy of its shard that lost. */

@@ -25,14 +25,20 @@ export interface ControlLinkOptions {
   /** Largest accepted |now − ts| of event messages. */
   maxSkewMs: number;
   /**
-   * Called for every verified message before it is acknowledged to the
-   * broker: when it returns, the message may be PUBACKed. Results are then
-   * queued for the orchestrator's next group commit (within the same turn of
-   * the event loop), not yet durable: what makes a result safe is the node's
-   * outbox, which keeps and re-sends it until the signed ack, sent only after
-   * the commit.
+   * Called for every verified message. Its PUBACK is queued when this
+   * returns, but does not leave before `onTurnEnd` has run: a handler may
+   * apply the message at once or leave it for the end of the turn.
    */
   onMessage: (message: OpenedMessage) => void;
+  /**
+   * Called once at the end of every turn of the event loop in which messages
+   * arrived, before their PUBACKs leave the process: work the handlers left
+   * for the end of the turn (the orchestrator's group commit of results) is
+   * done here, so the broker forgets no message before it is durable. What
+   * it publishes leaves in the same socket write as the PUBACKs. If it
+   * throws, the error is logged and the PUBACKs leave all the same.
+   */
+  onTurnEnd?: () => void;
 }
 
 /** Every kind a node sends (the topic table's `up` kinds), so a new kind is heard without touching the link. */
@@ -41,16 +47,16 @@ const FLEET_KINDS = MESSAGE_KINDS.filter((kind): kind is UpKind => TOPICS[kind].
 /**
  * The control plane's MQTT connection: a persistent session (clean: false)
  * so that messages sent while it is down wait in the broker, and a PUBACK
- * only after the message was handled (for a result: queued for its group
- * commit; the node's outbox covers the turn between the two), so a crash
- * loses nothing.
+ * only after the message was handled and the turn's end-of-turn work (the
+ * group commit of results) has run, so a crash loses nothing.
  */
 export class ControlLink {
   readonly #options: ControlLinkOptions;
   readonly #id: string;
   #client: MqttClient | null = null;
   #rejected = 0;
-  #held = false;
+  /** The streams held in the current turn (one, unless the client reconnected within it); null: no turn open. */
+  #turn: Set<MqttClient['stream']> | null = null;
 
   constructor(options: ControlLinkOptions) {
     this.#options = options;
@@ -84,8 +90,9 @@ export class ControlLink {
     client.on('error', (error) => logger.warn({ err: error.message }, 'mqtt error'));
     client.on('offline', () => logger.warn('mqtt offline'));
     client.handleMessage = (packet, done) => {
-      this.#holdWrites(client);
+      this.#holdWrites(client.stream);
       this.#receive(packet.topic, packet.payload as Buffer);
+      // Queues the PUBACK on the held stream: it leaves when the turn ends.
       done();
     };
     this.#client = client;
@@ -109,26 +116,43 @@ export class ControlLink {
   }
 
   async stop(): Promise<void> {
+    // A turn still open ends now, while the connection can carry its PUBACKs and acks.
+    this.#endTurn();
     const client = this.#client;
     this.#client = null;
     if (client) await client.endAsync();
   }
 
   /**
-   * Holds the socket's writes until the end of this turn of the event loop:
-   * the PUBACKs of every message received in it, and the acks and
-   * assignments they lead to, leave in one write instead of one each.
+   * Holds the socket's writes until the end of this turn of the event loop
+   * (the first message of a turn opens it): the PUBACKs of every message
+   * received in it wait for the end-of-turn work, and leave in one write
+   * with the acks it publishes instead of one write each.
    */
-  #holdWrites(client: MqttClient): void {
-    if (this.#held) return;
-    const stream = client.stream as MqttClient['stream'] & { cork?: () => void; uncork?: () => void };
-    if (typeof stream.cork !== 'function' || typeof stream.uncork !== 'function') return;
+  #holdWrites(stream: MqttClient['stream']): void {
+    if (!this.#turn) {
+      this.#turn = new Set();
+      setImmediate(() => this.#endTurn());
+    }
+    // After a reconnect within the turn the new stream is held as well.
+    if (this.#turn.has(stream)) return;
     stream.cork();
-    this.#held = true;
-    setImmediate(() => {
-      this.#held = false;
-      stream.uncork?.();
-    });
+    this.#turn.add(stream);
+  }
+
+  /** Runs the end-of-turn work, then lets the turn's writes go. */
+  #endTurn(): void {
+    const held = this.#turn;
+    if (!held) return;
+    this.#turn = null;
+    try {
+      this.#options.onTurnEnd?.();
+    } catch (error) {
+      // Whatever it left undone is the handler's to redo; the messages are acknowledged as for a failing onMessage.
+      this.#options.logger.error({ err: error }, 'end-of-turn handler failed');
+    } finally {
+      for (const stream of held) stream.uncork();
+    }
   }
 
   #receive(topic: string, payload: Buffer): void {

@@ -2,7 +2,6 @@ import { z } from 'zod';
 import {
   LIMITS,
   sha256Schema,
-  zodSummary,
   type EmbedAssignmentBody,
   type EmbedResultBody,
   type EmbedSettings,
@@ -13,6 +12,7 @@ import { ControlPlaneError, InvalidRequestError } from '../errors.ts';
 import type { Job, ShardInput } from '../jobs/types.ts';
 import { MAX_JOB_INPUTS } from './infer.ts';
 import { assertShardsFitMessages, stripUndefined } from './message-size.ts';
+import { parseRequestBody } from './parse-request.ts';
 import type { WorkloadModule } from './types.ts';
 
 export const DEFAULT_EMBED_SETTINGS: EmbedSettings = { contextSize: 512, batchSize: 512 };
@@ -49,9 +49,7 @@ export const embedWorkload: WorkloadModule = {
   recomputedAtAdmission: false,
 
   parseRequest(body) {
-    const parsed = submitEmbedSchema.safeParse(body);
-    if (!parsed.success) throw new InvalidRequestError('invalid job', { details: zodSummary(parsed.error) });
-    const { model, texts, shardSize, settings } = parsed.data;
+    const { model, texts, shardSize, settings } = parseRequestBody(submitEmbedSchema, body);
     const merged: EmbedSettings = { ...DEFAULT_EMBED_SETTINGS, ...stripUndefined(settings) };
     const inputs: TextInput[] = texts.map((text, index) => ({ index, text }));
     assertShardsFitMessages(inputs, shardSize, (shard) => shard.length * ASSUMED_DIMS * BYTES_PER_DIM, 'use a smaller --shard-size');

@@ -2,7 +2,6 @@ import { z } from 'zod';
 import {
   LIMITS,
   sha256Schema,
-  zodSummary,
   type GenerationSettings,
   type InferAssignmentBody,
   type InferResultBody,
@@ -13,6 +12,7 @@ import { InvalidRequestError, ControlPlaneError } from '../errors.ts';
 import type { Job, ShardInput } from '../jobs/types.ts';
 import { shardUnits } from '../rewards/units.ts';
 import { assertShardsFitMessages, stripUndefined } from './message-size.ts';
+import { parseRequestBody } from './parse-request.ts';
 import type { WorkloadModule } from './types.ts';
 
 export const DEFAULT_SETTINGS: GenerationSettings = {
@@ -51,9 +51,7 @@ export const inferWorkload: WorkloadModule = {
   recomputedAtAdmission: false,
 
   parseRequest(body) {
-    const parsed = submitInferSchema.safeParse(body);
-    if (!parsed.success) throw new InvalidRequestError('invalid job', { details: zodSummary(parsed.error) });
-    const { model, prompts, shardSize, settings } = parsed.data;
+    const { model, prompts, shardSize, settings } = parseRequestBody(submitInferSchema, body);
     const merged: GenerationSettings = { ...DEFAULT_SETTINGS, ...stripUndefined(settings) };
     if (merged.maxTokens >= merged.contextSize) {
       throw new InvalidRequestError(`maxTokens (${merged.maxTokens}) must be below contextSize (${merged.contextSize})`);

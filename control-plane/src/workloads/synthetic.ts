@@ -2,16 +2,16 @@ import { z } from 'zod';
 import {
   LIMITS,
   syntheticInputSchema,
-  zodSummary,
   type ResultBody,
   type SyntheticAssignmentBody,
   type SyntheticInput,
   type SyntheticResultBody,
 } from '@meshchain/protocol';
-import { ControlPlaneError, InvalidRequestError } from '../errors.ts';
+import { ControlPlaneError } from '../errors.ts';
 import type { ShardInput } from '../jobs/types.ts';
 import { MAX_JOB_INPUTS } from './infer.ts';
 import { assertShardsFitMessages } from './message-size.ts';
+import { parseRequestBody } from './parse-request.ts';
 import type { WorkloadModule } from './types.ts';
 
 export const submitSyntheticSchema = z.object({
@@ -33,9 +33,7 @@ export const syntheticWorkload: WorkloadModule = {
   recomputedAtAdmission: true,
 
   parseRequest(body) {
-    const parsed = submitSyntheticSchema.safeParse(body);
-    if (!parsed.success) throw new InvalidRequestError('invalid job', { details: zodSummary(parsed.error) });
-    const { items, shardSize } = parsed.data;
+    const { items, shardSize } = parseRequestBody(submitSyntheticSchema, body);
     const inputs: SyntheticInput[] = items.map((item, index) => ({ index, ...item }));
     assertShardsFitMessages(inputs, shardSize, (shard) => Buffer.byteLength(JSON.stringify(shard)), 'use a smaller --items-per-shard or shorter echoes');
     return { workload: 'synthetic', modelSha256: null, settings: {}, inputs, shardSize };
