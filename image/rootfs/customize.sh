@@ -63,7 +63,7 @@ printf 'IMAGE_ID=meshnode-%s\nIMAGE_VERSION=%s\n' "$TARGET" "$VERSION" >> "$root
 
 # Users, services.
 in_root systemd-sysusers
-in_root systemctl enable meshnode.service meshnode-setup.service meshnode-health.service meshnode-reboot.path \
+in_root systemctl enable meshnode.service meshnode-grow.service meshnode-setup.service meshnode-health.service meshnode-reboot.path \
   systemd-networkd.service systemd-resolved.service systemd-timesyncd.service
 # SSH is installed but off: ssh.service only starts when the owner opted in
 # (its drop-in has ConditionPathExists on the authorized keys).

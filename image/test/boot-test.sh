@@ -77,7 +77,7 @@ while :; do
   mark grub 'meshnode: booting slot A'
   mark kernel 'Booting Linux on physical CPU'
   mark login 'meshnode-[a-z2-7]+ login:'
-  mark grown 'meshnode-setup: data partition is now'
+  mark grown 'meshnode-grow: data partition is now'
   mark ready 'MESHNODE-READY node=mn'
   mark started '"event":"started","nodeId":"mn'
   mark multiuser 'Reached target.*multi-user\.target'
@@ -108,7 +108,7 @@ check "grub: slot A, attempt counted" "$(has 'meshnode: booting slot A .*A_TRY=1
 # done. (The console's "Reached target" lines stop once the serial getty
 # takes the console, so they are not a reliable sign.)
 check "systemd: default target reached, system running" "$(echo "$health" | grep -qE ' system=running userspace=[0-9]'; echo $?)" "($(echo "$health" | grep -oE 'userspace=[^ ]*') in userspace; login prompt after ${at[login]:-?} s)"
-check "first boot: data partition grown" "$(has 'meshnode-setup: data partition is now')" "$(grep -aoE 'data partition is now [0-9.]+ GiB' "$console" | head -n1 || true)"
+check "first boot: data partition grown (before /data was mounted)" "$(has 'meshnode-grow: data partition is now')" "$(grep -aoE 'data partition is now [0-9.]+ GiB' "$console" | head -n1 || true)"
 check "first boot: new identity" "$(has 'meshnode-setup: new node identity mn')" "$ready_id"
 check "first boot: hostname from node id" "$(has "MESHNODE-READY node=$ready_id hostname=meshnode-${ready_id:2:8}")" "meshnode-${ready_id:2:8}"
 check "agent: service started" "$( [ -n "$started_id" ] && [ "$started_id" = "$ready_id" ]; echo $?)" "(${at[started]:-?} s, nodeId $started_id)"

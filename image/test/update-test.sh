@@ -226,7 +226,7 @@ if [ "$fallback" = yes ]; then
   log "  back on slot B $tw s after the install began"
   check "watchdog: each boot of A gave up and rebooted" "$( [ "$(count 'meshnode: booting slot A')" = 3 ] && [ "$(count 'meshnode-health: FAILED: .*rebooting \(unhealthy boot [1-3] of at most 6')" = 3 ]; echo $?)" "($(count 'meshnode: booting slot A') boots of A, $(count 'meshnode-health: FAILED') health failures)"
   check "watchdog: GRUB then booted slot B, which reports the fallback" "$(count 'MESHNODE-HEALTH ok .*slot=B committed=yes fallback=A' | grep -qx '[1-9][0-9]*'; echo $?)"
-  check "watchdog: identity kept, unhealthy-boot count reset" "$( [ -n "$id4" ] && [ "$id1" = "$id4" ] && ! g test -e /data/system/unhealthy-boots; echo $?)" "$id4"
+  check "watchdog: identity kept, unhealthy-boot count reset" "$( [ -n "$id4" ] && [ "$id1" = "$id4" ] && ! g test -e /boot/firmware/meshnode-unhealthy-boots; echo $?)" "$id4"
 fi
 log "update test: $pass passed, $fail failed in $(( $(now_s) - t0 )) s (app rollback: ${ta} s; A/B update to healthy: ${tu} s${tf:+, fallback to healthy: ${tf} s}${tw:+, watchdog fallback to healthy: ${tw} s}; console: $console)"
 echo "$pass passed, $fail failed"

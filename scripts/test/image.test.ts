@@ -398,9 +398,11 @@ describe('OS image sources (image/)', () => {
   test('systemd units are well-formed, run files that exist, and the agent runs unprivileged', async () => {
     const dir = join(overlay, 'etc', 'systemd', 'system');
     const units = (await readdir(dir)).filter((f) => f.endsWith('.service') || f.endsWith('.path'));
-    assert.deepEqual(units.sort(), ['meshnode-health.service', 'meshnode-reboot.path', 'meshnode-reboot.service', 'meshnode-setup.service', 'meshnode.service']);
+    assert.deepEqual(units.sort(), ['meshnode-grow.service', 'meshnode-health.service', 'meshnode-reboot.path', 'meshnode-reboot.service', 'meshnode-setup.service', 'meshnode.service']);
     // meshnode-reboot.service is started by its path unit, not at boot.
     const activated = new Set(['meshnode-reboot.service']);
+    // The data partition grows before local file systems are mounted.
+    const early: Record<string, string> = { 'meshnode-grow.service': 'local-fs.target' };
     for (const unit of units) {
       const u = parseUnit(await readFile(join(dir, unit), 'utf8'));
       assert.ok(u.get('Unit')?.get('Description')?.[0], `${unit}: Description`);
@@ -414,7 +416,7 @@ describe('OS image sources (image/)', () => {
         await stat(join(overlay, bin)).catch(() => assert.fail(`${unit}: ${bin} is not in the overlay`));
       }
       if (activated.has(unit)) assert.equal(u.get('Install'), undefined, `${unit}: not enabled on its own`);
-      else assert.deepEqual(u.get('Install')?.get('WantedBy'), ['multi-user.target'], `${unit}: WantedBy`);
+      else assert.deepEqual(u.get('Install')?.get('WantedBy'), [early[unit] ?? 'multi-user.target'], `${unit}: WantedBy`);
     }
     const agent = parseUnit(await readFile(join(dir, 'meshnode.service'), 'utf8'));
     const service = agent.get('Service');
@@ -424,6 +426,9 @@ describe('OS image sources (image/)', () => {
     assert.equal(service?.get('CapabilityBoundingSet')?.[0], '');
     assert.equal(service?.get('NoNewPrivileges')?.[0], 'yes');
     assert.ok(agent.get('Unit')?.get('Requires')?.includes('meshnode-setup.service'));
+    const grow = parseUnit(await readFile(join(dir, 'meshnode-grow.service'), 'utf8')).get('Unit');
+    assert.equal(grow?.get('DefaultDependencies')?.[0], 'no');
+    assert.ok(grow?.get('Before')?.[0]?.split(/\s+/).includes('local-fs-pre.target'), 'grows before /data is checked and mounted');
     // OTA: system updates through RAUC, a reboot command the unprivileged agent can run.
     const environment = service?.get('Environment') ?? [];
     assert.ok(environment.includes('MESHNODE_SYSTEM_UPDATES=rauc'), environment.join(' '));
