@@ -71,6 +71,9 @@ in_root systemctl enable ssh.service
 in_root systemctl disable ssh.socket 2>/dev/null || true
 rm -f "$root"/etc/ssh/ssh_host_*
 in_root systemctl mask systemd-networkd-wait-online.service
+# The box never runs apt (updates come as RAUC bundles): no daily fetch of
+# package lists from the mirror, no unattended upgrade attempts.
+in_root systemctl mask apt-daily.timer apt-daily-upgrade.timer
 # No getty login on the console by default is not needed: root has no password
 # (locked), so a console shows the boot log and a login prompt nobody can pass.
 in_root passwd -l root >/dev/null

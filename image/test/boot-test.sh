@@ -118,6 +118,7 @@ check "page: answers via hostfwd 127.0.0.1:$port" "$( [ "$page_status" = 200 ]; 
 check "network: only :8080 (and the DHCP client) beyond loopback" "$(echo "$health" | grep -oE 'listening=\[[^]]*\]' | tr ' ' '\n' | grep -vE '^listening=\[$|127\.0\.0\.5[34]|\[::1\]|127\.0\.0\.1' | grep -vE ':8080\]?$|^udp:.*:(68|546)\]?$' | grep -q . ; [ $? = 1 ] && [ -n "$health" ]; echo $?)" "$(echo "$health" | grep -oE 'listening=\[[^]]*\]')"
 agent_version=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$REPO_ROOT/device-agent/package.json" | head -n1)
 check "ota: agent runs from the app release layout" "$(echo "$health" | grep -qE " app=$agent_version "; echo $?)" "$(echo "$health" | grep -oE 'app=[^ ]*') (current -> releases/$agent_version)"
+check "apt: no daily package-list fetch (timers masked)" "$(grep -aqE 'Started .*apt-daily' "$console"; [ $? = 1 ]; echo $?)" ""
 check "watchdog: systemd armed the hardware watchdog" "$(echo "$health" | grep -qE ' watchdog=30s '; echo $?)" "$(echo "$health" | grep -oE 'watchdog=[^ ]*')"
 log "boot test: $pass passed, $fail failed in $(( $(now_s) - t0 )) s (console log: $console)"
 echo "$pass passed, $fail failed"
