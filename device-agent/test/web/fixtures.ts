@@ -6,21 +6,11 @@
 import { LED_PATTERNS, type LedState } from '../../src/led/index.ts';
 import type { TelemetrySample } from '../../src/telemetry/index.ts';
 import type { WebSnapshot } from '../../src/web/index.ts';
+import { random } from './random-json.ts';
 
 export const NODE_ID = 'nd1q8m3v7k2x9c4t6p0w5r8y2h7j3n6f4s9d1';
 export const OWNER = '0x52908400098527886E0F7030069857D2E4169EE7'; // an EIP-55 test vector
 
-/** Small seeded PRNG (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function telemetryHistory(end: number, count = 360, intervalMs = 10_000): TelemetrySample[] {
   const rnd = random(7);
