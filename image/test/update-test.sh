@@ -142,7 +142,8 @@ install_bundle() { # FILE LABEL: copy in, rauc install, then reboot
   mark_phase
   # Reboot as the agent does after a system update: a request from the
   # unprivileged user, carried out by meshnode-reboot.path (root).
-  g runuser -u meshnode -- /usr/lib/meshnode/request-reboot "update test: $2" || die "request-reboot failed"
+  # (one word: ssh joins the arguments and the guest's shell splits them again)
+  g runuser -u meshnode -- /usr/lib/meshnode/request-reboot "update-test-$2" || die "request-reboot failed"
 }
 
 pass=0 fail=0
@@ -188,7 +189,7 @@ install_bundle "$bundle" good
 check "rauc install of the build's bundle" "$(grep -qiE 'succeeded' "$dir/install-good.log"; echo $?)" "$(grep -iE 'succeeded|installing' "$dir/install-good.log" | tail -n1)"
 log "boot 2 (slot B)"
 wait_for 'MESHNODE-HEALTH ok'
-check "reboot: the agent user's request rebooted the box (meshnode-reboot.path)" "$(count "meshnode-reboot: rebooting at the agent's request \(update test: good\)" | grep -qx 1; echo $?)"
+check "reboot: the agent user's request rebooted the box (meshnode-reboot.path)" "$(count "meshnode-reboot: rebooting at the agent's request \(update-test-good\)" | grep -qx 1; echo $?)"
 id2=$(node_id)
 tu=$(( $(now_s) - tu ))
 log "  slot B healthy $tu s after the install began"
