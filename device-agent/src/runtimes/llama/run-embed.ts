@@ -1,16 +1,9 @@
 import type { EmbedOutput, EmbedResultBody } from '@meshchain/protocol';
-import type { ModelCache } from '../../models/model-cache.ts';
 import type { ShardRunner } from '../shard-runner.ts';
-import type { LlamaRuntime } from './runtime.ts';
-
-export interface EmbedRunnerOptions {
-  runtime: LlamaRuntime;
-  models: ModelCache;
-  threads: number;
-}
+import type { LlamaRunnerOptions } from './runtime.ts';
 
 /** The `embed` workload: fetch the model if needed, then embed the shard's texts in the llama worker process. */
-export function embedShardRunner(options: EmbedRunnerOptions): ShardRunner<'embed'> {
+export function embedShardRunner(options: LlamaRunnerOptions): ShardRunner<'embed'> {
   return async (assignment, { signal, onOutput }) => {
     const path = await options.models.ensure(assignment.model, signal);
     const model = { path, sha256: assignment.model.sha256 };

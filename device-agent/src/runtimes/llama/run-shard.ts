@@ -1,16 +1,9 @@
 import type { InferOutput, InferResultBody } from '@meshchain/protocol';
-import type { ModelCache } from '../../models/model-cache.ts';
 import type { ShardRunner } from '../shard-runner.ts';
-import type { LlamaRuntime } from './runtime.ts';
-
-export interface InferRunnerOptions {
-  runtime: LlamaRuntime;
-  models: ModelCache;
-  threads: number;
-}
+import type { LlamaRunnerOptions } from './runtime.ts';
 
 /** The `infer` workload: fetch the model if needed, then generate each prompt greedily. */
-export function inferShardRunner(options: InferRunnerOptions): ShardRunner<'infer'> {
+export function inferShardRunner(options: LlamaRunnerOptions): ShardRunner<'infer'> {
   return async (assignment, { signal, onOutput }) => {
     const path = await options.models.ensure(assignment.model, signal);
     const model = { path, sha256: assignment.model.sha256 };

@@ -1,14 +1,7 @@
 import type { VerifyResultBody } from '@meshchain/protocol';
-import type { ModelCache } from '../../models/model-cache.ts';
 import type { ShardRunner } from '../shard-runner.ts';
-import type { LlamaRuntime } from './runtime.ts';
+import type { LlamaRunnerOptions } from './runtime.ts';
 import { checkShard, outputVerdicts, shardCheckOf } from './verify.ts';
-
-export interface VerifyRunnerOptions {
-  runtime: LlamaRuntime;
-  models: ModelCache;
-  threads: number;
-}
 
 /**
  * The `verify` workload of a node with role `validator`: recompute another
@@ -17,7 +10,7 @@ export interface VerifyRunnerOptions {
  * the task, which the agent hands back: the control plane then checks the
  * result itself, and nobody is convicted on a validator's own failure.
  */
-export function verifyShardRunner(options: VerifyRunnerOptions): ShardRunner<'verify'> {
+export function verifyShardRunner(options: LlamaRunnerOptions): ShardRunner<'verify'> {
   return async (assignment, { signal, onOutput }) => {
     const path = await options.models.ensure(assignment.target.model, signal);
     const shard = shardCheckOf(assignment, path);

@@ -26,6 +26,7 @@ import type {
   ScoreSettings,
   TokenScore,
 } from './types.ts';
+import type { ModelCache } from '../../models/model-cache.ts';
 import { WorkerProcess, type WorkerExit } from './worker-process.ts';
 
 export interface LlamaRuntimeOptions {
@@ -34,6 +35,13 @@ export interface LlamaRuntimeOptions {
   workerIdleTimeoutMs?: number;
   /** 'auto' lets llama.cpp use a GPU when the box has one; CPU otherwise. */
   gpu?: false | 'auto';
+}
+
+/** What the llama workloads' shard runners (infer, embed, verify) need. */
+export interface LlamaRunnerOptions {
+  runtime: LlamaRuntime;
+  models: ModelCache;
+  threads: number;
 }
 
 interface PendingCall {
