@@ -12,6 +12,7 @@ import { ControlPlaneError, InvalidRequestError } from '../errors.ts';
 import type { Job, ShardInput } from '../jobs/types.ts';
 import { MAX_JOB_INPUTS } from './infer.ts';
 import { assertShardsFitMessages, stripUndefined } from './message-size.ts';
+import { leaseHeader } from './lease-header.ts';
 import { parseRequestBody } from './parse-request.ts';
 import type { WorkloadModule } from './types.ts';
 
@@ -65,15 +66,10 @@ export const embedWorkload: WorkloadModule = {
   assignment(job, shard, lease, model): EmbedAssignmentBody {
     if (!model) throw new ControlPlaneError(`job ${job.id} has no model to assign`);
     return {
-      jobId: job.id,
-      shardId: shard.id,
-      shardIndex: shard.idx,
-      leaseId: lease.id,
-      leaseUntil: lease.until,
+      ...leaseHeader(job, shard, lease),
       workload: 'embed',
       model,
       inputs: texts(shard.inputs),
-      inputHash: shard.inputHash,
       settings: embedJob(job).settings,
     };
   },

@@ -12,6 +12,7 @@ import { InvalidRequestError, ControlPlaneError } from '../errors.ts';
 import type { Job, ShardInput } from '../jobs/types.ts';
 import { shardUnits } from '../rewards/units.ts';
 import { assertShardsFitMessages, stripUndefined } from './message-size.ts';
+import { leaseHeader } from './lease-header.ts';
 import { parseRequestBody } from './parse-request.ts';
 import type { WorkloadModule } from './types.ts';
 
@@ -69,15 +70,10 @@ export const inferWorkload: WorkloadModule = {
     const { settings } = inferJob(job);
     if (!model) throw new ControlPlaneError(`job ${job.id} has no model to assign`);
     return {
-      jobId: job.id,
-      shardId: shard.id,
-      shardIndex: shard.idx,
-      leaseId: lease.id,
-      leaseUntil: lease.until,
+      ...leaseHeader(job, shard, lease),
       workload: 'infer',
       model,
       inputs: prompts(shard.inputs),
-      inputHash: shard.inputHash,
       settings,
     };
   },

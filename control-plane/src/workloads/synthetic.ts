@@ -11,6 +11,7 @@ import { ControlPlaneError } from '../errors.ts';
 import type { ShardInput } from '../jobs/types.ts';
 import { MAX_JOB_INPUTS } from './infer.ts';
 import { assertShardsFitMessages } from './message-size.ts';
+import { leaseHeader } from './lease-header.ts';
 import { parseRequestBody } from './parse-request.ts';
 import type { WorkloadModule } from './types.ts';
 
@@ -45,14 +46,9 @@ export const syntheticWorkload: WorkloadModule = {
 
   assignment(job, shard, lease): SyntheticAssignmentBody {
     return {
-      jobId: job.id,
-      shardId: shard.id,
-      shardIndex: shard.idx,
-      leaseId: lease.id,
-      leaseUntil: lease.until,
+      ...leaseHeader(job, shard, lease),
       workload: 'synthetic',
       inputs: items(shard.inputs),
-      inputHash: shard.inputHash,
     };
   },
 
