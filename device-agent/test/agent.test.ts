@@ -4,62 +4,21 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import mqtt, { type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import Database from 'better-sqlite3';
 import {
   canonicalHash,
-  createAuthToken,
-  deriveId,
   encodeMessage,
   fleetSubscription,
-  generateSeed,
-  NodeCryptoSigner,
-  openMessage,
   sealMessage,
   topicFor,
   type AssignmentBody,
   type InferAssignmentBody,
-  type OpenedMessage,
 } from '@meshchain/protocol';
 import { MeshBroker } from '@meshchain/broker';
 import { writeTinyModel } from '@meshchain/scripts/model';
 import { Agent, loadAgentConfig } from '../src/index.ts';
-
-/** A control plane stand-in: a trusted (or untrusted) key with an MQTT connection. */
-class ControlPlaneClient {
-  readonly signer = new NodeCryptoSigner(generateSeed());
-  readonly id = deriveId(this.signer.publicKey, 'cp');
-  readonly inbox: OpenedMessage[] = [];
-  client: MqttClient | null = null;
-  #waiters: { match: (m: OpenedMessage) => boolean; resolve: (m: OpenedMessage) => void }[] = [];
-
-  async connect(url: string, trusted: Set<string>): Promise<void> {
-    this.client = await mqtt.connectAsync(url, { clientId: this.id, username: this.id, password: createAuthToken(this.signer, 'cp'), reconnectPeriod: 0 });
-    this.client.on('message', (topic, payload) => {
-      const message = openMessage(topic, payload, { trustedControlPlanes: trusted });
-      this.inbox.push(message);
-      for (const waiter of this.#waiters.filter((w) => w.match(message))) {
-        this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
-        waiter.resolve(message);
-      }
-    });
-    await this.client.subscribeAsync([fleetSubscription('result'), fleetSubscription('handback')], { qos: 1 });
-  }
-
-  waitFor(match: (m: OpenedMessage) => boolean, timeoutMs = 30_000): Promise<OpenedMessage> {
-    const seen = this.inbox.find(match);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('timed out waiting for a message')), timeoutMs);
-      this.#waiters.push({ match, resolve: (m) => (clearTimeout(timer), resolve(m)) });
-    });
-  }
-
-  async assign(nodeId: string, body: AssignmentBody): Promise<void> {
-    await this.client!.publishAsync(topicFor('assignment', nodeId), encodeMessage(sealMessage('assignment', body, this.signer)), { qos: 1 });
-  }
-}
+import { ControlPlaneStandIn } from './helpers/control-plane-stand-in.ts';
 
 describe('agent', () => {
   let dir = '';
@@ -67,8 +26,8 @@ describe('agent', () => {
   let http: Server;
   let modelUrl = '';
   let model = { path: '', sha256: '', size: 0 };
-  const trusted = new ControlPlaneClient();
-  const rogue = new ControlPlaneClient();
+  const trusted = new ControlPlaneStandIn();
+  const rogue = new ControlPlaneStandIn();
   let counter = 0;
 
   const assignment = (overrides: Partial<InferAssignmentBody> = {}, prompts = ['one', 'two']): InferAssignmentBody => {
@@ -111,9 +70,9 @@ describe('agent', () => {
     modelUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/model`;
     broker = new MeshBroker({ port: 0, enrollment: 'open', trustedControlPlanes: new Set([trusted.id, rogue.id]) });
     await broker.start();
-    await trusted.connect(broker.url, new Set([trusted.id]));
+    await trusted.connect(broker.url, ['result', 'handback']);
     await trusted.client!.subscribeAsync(fleetSubscription('presence'), { qos: 1 });
-    await rogue.connect(broker.url, new Set([rogue.id]));
+    await rogue.connect(broker.url, ['result', 'handback']);
   });
   after(async () => {
     await trusted.client?.endAsync();
@@ -127,12 +86,12 @@ describe('agent', () => {
     const agent = await startAgent('intake');
     t.after(() => agent.stop());
     const forged = assignment();
-    await rogue.assign(agent.nodeId, forged);
+    await rogue.send('assignment', agent.nodeId, forged);
     await trusted.client!.publishAsync(topicFor('assignment', agent.nodeId), Buffer.from('not a message'), { qos: 1 });
     const invalid = { ...assignment(), inputHash: 'nope' } as AssignmentBody;
     await trusted.client!.publishAsync(topicFor('assignment', agent.nodeId), encodeMessage(sealMessage('assignment', invalid, trusted.signer)), { qos: 1 });
     const genuine = assignment();
-    await trusted.assign(agent.nodeId, genuine);
+    await trusted.send('assignment', agent.nodeId, genuine);
 
     const result = await trusted.waitFor((m) => m.kind === 'result' && m.body.shardId === genuine.shardId);
     assert.equal(result.nodeId, agent.nodeId);
@@ -148,7 +107,7 @@ describe('agent', () => {
     const agent = await startAgent('outbox', { ackTimeoutMs: 600_000 });
     t.after(() => agent.stop());
     const a = assignment();
-    await trusted.assign(agent.nodeId, a);
+    await trusted.send('assignment', agent.nodeId, a);
     const result = await trusted.waitFor((m) => m.kind === 'result' && m.body.shardId === a.shardId);
     assert.equal(agent.status.outbox, 1, 'no ack yet: the result stays');
     await trusted.client!.publishAsync(
@@ -165,7 +124,7 @@ describe('agent', () => {
   it('hands a running shard back on stop when the grace period is over', async () => {
     const agent = await startAgent('handback', { shutdownGraceMs: 0 });
     const long = assignment({ settings: { maxTokens: 1500, temperature: 0, seed: 0, contextSize: 2048, batchSize: 512, addBos: true } }, ['a', 'b', 'c', 'd']);
-    await trusted.assign(agent.nodeId, long);
+    await trusted.send('assignment', agent.nodeId, long);
     const deadline = Date.now() + 20_000;
     while (agent.status.current === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     assert.equal(agent.status.current?.shardId, long.shardId);
@@ -180,7 +139,7 @@ describe('agent', () => {
   it('finishes a running shard within the grace period before stopping', async () => {
     const agent = await startAgent('graceful', { shutdownGraceMs: 60_000 });
     const a = assignment({}, ['x', 'y', 'z']);
-    await trusted.assign(agent.nodeId, a);
+    await trusted.send('assignment', agent.nodeId, a);
     const deadline = Date.now() + 20_000;
     while (agent.status.current === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     await agent.stop();

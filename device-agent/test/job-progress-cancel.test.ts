@@ -5,26 +5,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import mqtt, { type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import {
   canonicalHash,
-  createAuthToken,
-  deriveId,
-  encodeMessage,
-  fleetSubscription,
-  generateSeed,
-  NodeCryptoSigner,
-  openMessage,
-  sealMessage,
-  topicFor,
-  type CommandBody,
   type InferAssignmentBody,
   type OpenedMessage,
 } from '@meshchain/protocol';
 import { MeshBroker } from '@meshchain/broker';
 import { writeTinyModel } from '@meshchain/scripts/model';
 import { Agent, loadAgentConfig } from '../src/index.ts';
+import { ControlPlaneStandIn } from './helpers/control-plane-stand-in.ts';
 
 /**
  * A real agent (real broker, real llama.cpp worker, the tiny model) sends
@@ -32,27 +22,14 @@ import { Agent, loadAgentConfig } from '../src/index.ts';
  * running shard of a job and skips its queued ones, without a handback.
  */
 describe('agent: progress and cancel', () => {
-  const signer = new NodeCryptoSigner(generateSeed());
-  const cpId = deriveId(signer.publicKey, 'cp');
+  const cp = new ControlPlaneStandIn();
   let dir = '';
   let broker: MeshBroker;
   let http: Server;
-  let cp: MqttClient;
   let model = { path: '', sha256: '', size: 0 };
   let modelUrl = '';
-  const inbox: OpenedMessage[] = [];
 
-  const waitFor = (what: string, match: (m: OpenedMessage) => boolean, timeoutMs = 60_000): Promise<OpenedMessage> =>
-    new Promise((resolve, reject) => {
-      const deadline = Date.now() + timeoutMs;
-      const check = (): void => {
-        const found = inbox.find(match);
-        if (found) return resolve(found);
-        if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}`));
-        setTimeout(check, 20);
-      };
-      check();
-    });
+  const waitFor = (what: string, match: (m: OpenedMessage) => boolean): Promise<OpenedMessage> => cp.waitFor(match, 60_000, what);
 
   let counter = 0;
   const assignment = (jobId: string, prompts: number, maxTokens: number): InferAssignmentBody => {
@@ -71,13 +48,6 @@ describe('agent: progress and cancel', () => {
       settings: { maxTokens, temperature: 0, seed: 0, contextSize: 512, batchSize: 512, addBos: true },
     };
   };
-  const assign = async (nodeId: string, body: InferAssignmentBody): Promise<void> => {
-    await cp.publishAsync(topicFor('assignment', nodeId), encodeMessage(sealMessage('assignment', body, signer)), { qos: 1 });
-  };
-  const command = async (nodeId: string, body: CommandBody): Promise<void> => {
-    await cp.publishAsync(topicFor('command', nodeId), encodeMessage(sealMessage('command', body, signer)), { qos: 1 });
-  };
-
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'meshnode-progress-'));
     model = await writeTinyModel({ path: join(dir, 'tiny.gguf') });
@@ -86,14 +56,12 @@ describe('agent: progress and cancel', () => {
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     const address = http.address();
     modelUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/model`;
-    broker = new MeshBroker({ host: '127.0.0.1', port: 0, enrollment: 'open', trustedControlPlanes: new Set([cpId]) });
+    broker = new MeshBroker({ host: '127.0.0.1', port: 0, enrollment: 'open', trustedControlPlanes: new Set([cp.id]) });
     await broker.start();
-    cp = await mqtt.connectAsync(broker.url, { clientId: cpId, username: cpId, password: createAuthToken(signer, 'cp'), reconnectPeriod: 0 });
-    cp.on('message', (topic, payload) => inbox.push(openMessage(topic, payload, { trustedControlPlanes: new Set([cpId]) })));
-    await cp.subscribeAsync((['presence', 'progress', 'result', 'handback'] as const).map((kind) => fleetSubscription(kind)), { qos: 1 });
+    await cp.connect(broker.url, ['presence', 'progress', 'result', 'handback']);
   });
   after(async () => {
-    await cp?.endAsync();
+    await cp.client?.endAsync();
     await broker?.stop();
     await new Promise((resolve) => http.close(resolve));
     await rm(dir, { recursive: true, force: true });
@@ -102,7 +70,7 @@ describe('agent: progress and cancel', () => {
   it('reports progress on the running lease, then drops a cancelled job (running and queued) and runs the next job', async (t) => {
     const config = loadAgentConfig({
       env: {},
-      overrides: { dataDir: join(dir, 'node'), mqttUrl: broker.url, controlPlaneId: cpId, web: { enabled: false }, progressIntervalMs: 100 },
+      overrides: { dataDir: join(dir, 'node'), mqttUrl: broker.url, controlPlaneId: cp.id, web: { enabled: false }, progressIntervalMs: 100 },
     });
     const agent = new Agent(config, pino({ level: 'silent' }));
     const { nodeId } = await agent.start();
@@ -113,19 +81,19 @@ describe('agent: progress and cancel', () => {
     const running = assignment('job_cancel', 64, 400);
     const queued = assignment('job_cancel', 2, 4);
     const other = assignment('job_keep', 2, 4);
-    await assign(nodeId, running);
-    await assign(nodeId, queued);
-    await assign(nodeId, other);
+    await cp.send('assignment', nodeId, running);
+    await cp.send('assignment', nodeId, queued);
+    await cp.send('assignment', nodeId, other);
 
     const progress = await waitFor('progress', (m) => m.kind === 'progress' && m.body.leaseId === running.leaseId);
     assert.equal(progress.nodeId, nodeId);
     assert.deepEqual(progress.kind === 'progress' ? [progress.body.jobId, progress.body.shardId] : null, [running.jobId, running.shardId]);
 
-    await command(nodeId, { type: 'cancel', jobId: 'job_cancel', reason: 'test cancel' });
+    await cp.send('command', nodeId, { type: 'cancel', jobId: 'job_cancel', reason: 'test cancel' });
     const kept = await waitFor('the other job to run', (m) => m.kind === 'result' && m.body.leaseId === other.leaseId);
     assert.equal(kept.nodeId, nodeId);
 
-    assert.ok(!inbox.some((m) => (m.kind === 'result' || m.kind === 'handback') && m.body.shardId.startsWith('job_cancel.')), 'no result and no handback for the cancelled job');
+    assert.ok(!cp.inbox.some((m) => (m.kind === 'result' || m.kind === 'handback') && m.body.shardId.startsWith('job_cancel.')), 'no result and no handback for the cancelled job');
     const db = new Database(join(dir, 'node', 'agent.db'), { readonly: true });
     try {
       const rows = db.prepare(`SELECT lease_id AS leaseId, state, error FROM assignments WHERE job_id = 'job_cancel' ORDER BY received_at, lease_id`).all() as { leaseId: string; state: string; error: string }[];

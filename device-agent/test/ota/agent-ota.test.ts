@@ -6,22 +6,11 @@ import { mkdir, stat, symlink } from 'node:fs/promises';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import mqtt, { type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import {
   canonicalHash,
-  createAuthToken,
-  deriveId,
-  encodeMessage,
-  fleetSubscription,
-  generateSeed,
-  NodeCryptoSigner,
-  openMessage,
   releaseDigest,
-  sealMessage,
-  topicFor,
   type InferAssignmentBody,
-  type OpenedMessage,
   type SignedRelease,
   type UpdateState,
   type UpdateStatusBody,
@@ -32,37 +21,11 @@ import { Agent, loadAgentConfig } from '../../src/index.ts';
 import type { OtaConfig } from '../../src/ota/ota-config.ts';
 import type { SystemInstaller, SystemSlotStatus } from '../../src/ota/rauc.ts';
 import { ReleaseDirectory } from '../../src/ota/release-dir.ts';
+import { ControlPlaneStandIn } from '../helpers/control-plane-stand-in.ts';
 import { COMPAT, deferred, otaFixture, snapshot, type OtaFixture } from './helpers.ts';
 
-class ControlPlaneStandIn {
-  readonly signer = new NodeCryptoSigner(generateSeed());
-  readonly id = deriveId(this.signer.publicKey, 'cp');
-  readonly inbox: OpenedMessage[] = [];
-  client: MqttClient | null = null;
-  #waiters: { match: (m: OpenedMessage) => boolean; resolve: (m: OpenedMessage) => void }[] = [];
-
-  async connect(url: string): Promise<void> {
-    this.client = await mqtt.connectAsync(url, { clientId: this.id, username: this.id, password: createAuthToken(this.signer, 'cp'), reconnectPeriod: 0 });
-    this.client.on('message', (topic, payload) => {
-      const message = openMessage(topic, payload, { trustedControlPlanes: new Set([this.id]) });
-      this.inbox.push(message);
-      for (const waiter of this.#waiters.filter((w) => w.match(message))) {
-        this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
-        waiter.resolve(message);
-      }
-    });
-    await this.client.subscribeAsync([fleetSubscription('updateStatus'), fleetSubscription('capabilities'), fleetSubscription('result'), fleetSubscription('handback')], { qos: 1 });
-  }
-
-  waitFor(match: (m: OpenedMessage) => boolean, timeoutMs = 30_000): Promise<OpenedMessage> {
-    const seen = this.inbox.find(match);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('timed out waiting for a message')), timeoutMs);
-      this.#waiters.push({ match, resolve: (m) => (clearTimeout(timer), resolve(m)) });
-    });
-  }
-
+/** The control plane's side of OTA: offers out, status reports in. */
+class OtaControlPlane extends ControlPlaneStandIn {
   status(nodeId: string, state: UpdateState, timeoutMs = 30_000): Promise<UpdateStatusBody> {
     return this.waitFor((m) => m.kind === 'updateStatus' && m.nodeId === nodeId && m.body.state === state, timeoutMs).then((m) => m.body as UpdateStatusBody);
   }
@@ -73,8 +36,7 @@ class ControlPlaneStandIn {
 
   async offer(nodeId: string, signed: SignedRelease | Record<string, unknown>, artifactUrl: string, rolloutId = 'ro_test', force = false): Promise<void> {
     const manifest = (signed as SignedRelease).manifest;
-    const body = { rolloutId, releaseId: releaseDigest(manifest), release: signed as SignedRelease, artifactUrl, force };
-    await this.client!.publishAsync(topicFor('updateOffer', nodeId), encodeMessage(sealMessage('updateOffer', body, this.signer)), { qos: 1 });
+    await this.send('updateOffer', nodeId, { rolloutId, releaseId: releaseDigest(manifest), release: signed as SignedRelease, artifactUrl, force });
   }
 }
 
@@ -99,7 +61,7 @@ describe('OTA in the agent', { timeout: 120_000 }, () => {
   let broker: MeshBroker;
   let http: Server;
   let baseUrl = '';
-  const cp = new ControlPlaneStandIn();
+  const cp = new OtaControlPlane();
   const files = new Map<string, string>();
   const requests: { path: string; range: string | undefined }[] = [];
   /** Artifacts whose first full download sends this many bytes and then stalls (a connection that dies). */
@@ -140,7 +102,7 @@ describe('OTA in the agent', { timeout: 120_000 }, () => {
     fx = await otaFixture();
     broker = new MeshBroker({ port: 0, enrollment: 'open', trustedControlPlanes: new Set([cp.id]) });
     await broker.start();
-    await cp.connect(broker.url);
+    await cp.connect(broker.url, ['updateStatus', 'capabilities', 'result', 'handback']);
     http = createServer(async (req, res) => {
       const name = req.url?.split('/').pop() ?? '';
       const path = files.get(name);
@@ -247,7 +209,7 @@ describe('OTA in the agent', { timeout: 120_000 }, () => {
       inputHash: canonicalHash(inputs),
       settings: { maxTokens: 1500, temperature: 0, seed: 0, contextSize: 2048, batchSize: 512, addBos: true },
     };
-    await cp.client!.publishAsync(topicFor('assignment', nodeId), encodeMessage(sealMessage('assignment', shard, cp.signer)), { qos: 1 });
+    await cp.send('assignment', nodeId, shard);
     const deadline = Date.now() + 30_000;
     while (agent.status.current === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     assert.equal(agent.status.current?.shardId, shard.shardId, 'the shard is running when the offer comes');
