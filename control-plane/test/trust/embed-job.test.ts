@@ -10,16 +10,7 @@ import { LlamaRuntime, type ModelRef } from '@meshchain/device-agent/runtimes/ll
 import { writeTinyModel } from '@meshchain/scripts/model';
 import { ApiClient, ApiError } from '../../src/index.ts';
 import { CAPABILITIES, ScriptedNode, startControlPlane, type RunningControlPlane } from '../helpers/harness.ts';
-
-async function until<T>(what: string, probe: () => Promise<T>, timeoutMs = 60_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+import { until } from './fixtures.ts';
 
 const TEXTS = ['boards at home', 'the mesh embeds text', 'a third text, somewhat longer than the others', 'four', 'five texts in all'];
 

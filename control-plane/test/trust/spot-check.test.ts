@@ -4,39 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { inferAssignment, type InferAssignmentBody, type InferResultBody } from '@meshchain/protocol';
+import { inferAssignment } from '@meshchain/protocol';
 import { Agent, loadAgentConfig } from '@meshchain/device-agent';
 import { writeTinyModel } from '@meshchain/scripts/model';
 import { ApiClient, ApiError } from '../../src/index.ts';
 import { ScriptedNode, startControlPlane, type RunningControlPlane } from '../helpers/harness.ts';
-
-async function until<T>(what: string, probe: () => Promise<T>, timeoutMs = 60_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
-/** A plausible forgery: the right shape, the right count, tokens the model would not choose. */
-function forged(a: InferAssignmentBody): InferResultBody {
-  return {
-    jobId: a.jobId,
-    shardId: a.shardId,
-    leaseId: a.leaseId,
-    modelSha256: a.model.sha256,
-    inputHash: a.inputHash,
-    outputs: a.inputs.map((input) => ({
-      index: input.index,
-      tokens: Array.from({ length: a.settings.maxTokens }, (_, i) => 100 + ((i * 37 + input.index) % 250)),
-      text: 'plausible',
-      finishReason: 'length' as const,
-    })),
-    stats: { promptTokens: 4, generatedTokens: a.inputs.length * a.settings.maxTokens, computeMs: 5 },
-  };
-}
+import { forged, until } from './fixtures.ts';
 
 describe('spot checks catch a cheating node', () => {
   let cp: RunningControlPlane;

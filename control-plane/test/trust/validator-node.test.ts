@@ -4,41 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { inferAssignment, type AssignmentBody, type InferAssignmentBody, type InferResultBody, type VerifyAssignmentBody, type VerifyResultBody } from '@meshchain/protocol';
+import { inferAssignment, type AssignmentBody, type VerifyAssignmentBody, type VerifyResultBody } from '@meshchain/protocol';
 import { Agent, loadAgentConfig } from '@meshchain/device-agent';
 import { writeTinyModel } from '@meshchain/scripts/model';
 import { ApiClient } from '../../src/index.ts';
 import { openDatabase } from '../../src/store/db.ts';
 import { CAPABILITIES, ScriptedNode, startControlPlane, type RunningControlPlane } from '../helpers/harness.ts';
-
-async function until<T>(what: string, probe: () => Promise<T>, timeoutMs = 60_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+import { forged, until } from './fixtures.ts';
 
 const OWNER_X = '0x00000000000000000000000000000000000000aa';
-
-function forged(a: InferAssignmentBody): InferResultBody {
-  return {
-    jobId: a.jobId,
-    shardId: a.shardId,
-    leaseId: a.leaseId,
-    modelSha256: a.model.sha256,
-    inputHash: a.inputHash,
-    outputs: a.inputs.map((input) => ({
-      index: input.index,
-      tokens: Array.from({ length: a.settings.maxTokens }, (_, i) => 100 + ((i * 37 + input.index) % 250)),
-      text: 'plausible',
-      finishReason: 'length' as const,
-    })),
-    stats: { promptTokens: 4, generatedTokens: a.inputs.length * a.settings.maxTokens, computeMs: 5 },
-  };
-}
 
 function verifyTask(body: AssignmentBody): VerifyAssignmentBody {
   if (body.workload !== 'verify') throw new Error(`expected a verify task, got ${body.workload}`);
