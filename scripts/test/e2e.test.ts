@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,24 +8,13 @@ import { buildManifest } from '@meshchain/control-plane';
 import { LlamaRuntime } from '../../device-agent/src/runtimes/llama/index.ts';
 import { writeTinyModel } from '../src/model/index.ts';
 import { startLocalNetwork, type LocalNetwork } from '../src/fleet/network.ts';
-import { MESHCHAIN_CLI, REPO_ROOT } from '../src/fleet/processes.ts';
+import { runMeshchain } from '../src/fleet/processes.ts';
 
 interface OutputLine {
   index: number;
   prompt: string;
   tokens: number[];
   text: string;
-}
-
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MESHCHAIN_CLI, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
 }
 
 async function waitForJob(network: LocalNetwork, jobId: string, timeoutMs = 60_000): Promise<Awaited<ReturnType<LocalNetwork['api']['job']>>> {
@@ -59,7 +47,7 @@ describe('end to end: control plane and agents as real processes', () => {
     const input = join(dir, 'prompts.jsonl');
     await writeFile(input, prompts.map((p, i) => (i % 2 ? JSON.stringify({ prompt: p }) : JSON.stringify(p))).join('\n') + '\n');
     const out = join(dir, 'out.jsonl');
-    const cli = await runCli([
+    const cli = await runMeshchain([
       '--api', network.info.apiUrl, 'submit', 'infer', '--model', model.path, '--input', input,
       '--shard-size', '4', '--max-tokens', '12', '--wait', '--out', out, '--json',
     ]);
@@ -105,7 +93,7 @@ describe('end to end: control plane and agents as real processes', () => {
       assert.ok((page.earnings?.units ?? 0) > 0, 'earned units shown on the page');
     }
 
-    const listed = await runCli(['--api', network.info.apiUrl, 'jobs', '--json']);
+    const listed = await runMeshchain(['--api', network.info.apiUrl, 'jobs', '--json']);
     assert.equal(listed.code, 0);
     assert.equal((JSON.parse(listed.stdout) as { id: string }[])[0]?.id, summary.jobId);
   });

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer, type AddressInfo } from 'node:net';
@@ -10,7 +9,7 @@ import Database from 'better-sqlite3';
 import { ApiClient } from '@meshchain/control-plane';
 import { LlamaRuntime } from '../../device-agent/src/runtimes/llama/index.ts';
 import { writeTinyModel } from '../src/model/index.ts';
-import { MESHCHAIN_CLI, MESHNODE_CLI, REPO_ROOT, startProcess, type ManagedProcess } from '../src/fleet/processes.ts';
+import { MESHCHAIN_CLI, MESHNODE_CLI, runMeshchain, startProcess, type ManagedProcess } from '../src/fleet/processes.ts';
 import { TcpProxy } from '../src/fleet/tcp-proxy.ts';
 
 /**
@@ -60,17 +59,6 @@ const accepting = (port: number): Promise<boolean> =>
     });
     socket.once('error', () => resolve(false));
   });
-
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MESHCHAIN_CLI, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 interface Agent {
   name: string;
@@ -206,7 +194,7 @@ describe('fault injection: real processes, killed and cut mid-job', { timeout: 6
     cpDir = join(dir, 'control-plane');
     await mkdir(cpDir, { recursive: true });
     const model = await writeTinyModel({ path: join(dir, 'tiny.gguf') });
-    const id = await runCli(['id', '--data-dir', cpDir]);
+    const id = await runMeshchain(['id', '--data-dir', cpDir]);
     assert.equal(id.code, 0, id.stderr);
     cpId = id.stdout.trim();
     configFile = join(dir, 'control-plane.json');
@@ -315,7 +303,7 @@ describe('fault injection: real processes, killed and cut mid-job', { timeout: 6
     // Long enough that it is still running when the CLI (a new process) gets to it.
     const { jobId } = await submit([...PROMPTS, ...PROMPTS, ...PROMPTS, ...PROMPTS, ...PROMPTS]);
     assert.equal(await reach(jobId, 2), 'running');
-    const cli = await runCli(['--api', `http://127.0.0.1:${apiPort}`, 'cancel', jobId, '--reason', 'fault test', '--json']);
+    const cli = await runMeshchain(['--api', `http://127.0.0.1:${apiPort}`, 'cancel', jobId, '--reason', 'fault test', '--json']);
     assert.equal(cli.code, 0, cli.stderr);
     const report = JSON.parse(cli.stdout) as { job: { state: string }; revokedLeases: number; progress: { shards: { completed: number } } };
     assert.equal(report.job.state, 'cancelled');
@@ -366,7 +354,7 @@ describe('fault injection: real processes, killed and cut mid-job', { timeout: 6
     } finally {
       db.close();
     }
-    const again = await runCli(['--api', `http://127.0.0.1:${apiPort}`, 'cancel', jobId]);
+    const again = await runMeshchain(['--api', `http://127.0.0.1:${apiPort}`, 'cancel', jobId]);
     assert.notEqual(again.code, 0);
     assert.match(again.stderr, /already cancelled/);
   });

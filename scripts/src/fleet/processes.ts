@@ -6,6 +6,18 @@ export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const MESHCHAIN_CLI = `${REPO_ROOT}control-plane/src/cli/main.ts`;
 export const MESHNODE_CLI = `${REPO_ROOT}device-agent/src/cli/main.ts`;
 
+/** Runs `meshchain <args>` to completion and collects its exit code and output. */
+export function runMeshchain(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', MESHCHAIN_CLI, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
 export interface ManagedProcess {
   name: string;
   child: ChildProcess;
