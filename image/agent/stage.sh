@@ -73,7 +73,7 @@ echo "$mods_key" > "$dest/.modules-key"
 
 # A release directory, as app updates install them (device-agent/src/ota/):
 # bin/meshnode runs this agent as its version, wherever the directory is.
-version=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$REPO_ROOT/device-agent/package.json" | head -n1)
+version=$(agent_version)
 [ -n "$version" ] || die "no version in device-agent/package.json"
 echo "$version" > "$dest/VERSION"
 mkdir -p "$dest/bin"

@@ -16,10 +16,15 @@ die() { printf 'image: %s\n' "$*" >&2; exit 1; }
 # Seconds since an arbitrary start, for the timings the build prints.
 now_s() { date +%s; }
 
-# The version in file names: the agent's version (device-agent/package.json).
+# The agent's version (device-agent/package.json): the app release the
+# image ships.
+agent_version() {
+  sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$REPO_ROOT/device-agent/package.json" | head -n1
+}
+# The version in file names: the agent's, unless MESHNODE_IMAGE_VERSION.
 image_version() {
   if [ -n "${MESHNODE_IMAGE_VERSION:-}" ]; then echo "$MESHNODE_IMAGE_VERSION"; return; fi
-  sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$REPO_ROOT/device-agent/package.json" | head -n1
+  agent_version
 }
 
 # SOURCE_DATE_EPOCH: the caller's, else the time of the last commit touching

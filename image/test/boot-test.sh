@@ -116,7 +116,7 @@ check "agent: no service failures" "$( ! grep -aqE 'Failed to start .*(meshnode|
 check "health: stable, slot A committed" "$(has 'MESHNODE-HEALTH ok .*slot=A committed=yes')" "$health"
 check "page: answers via hostfwd 127.0.0.1:$port" "$( [ "$page_status" = 200 ]; echo $?)" "(HTTP ${page_status:-no answer})"
 check "network: only :8080 (and the DHCP client) beyond loopback" "$(echo "$health" | grep -oE 'listening=\[[^]]*\]' | tr ' ' '\n' | grep -vE '^listening=\[$|127\.0\.0\.5[34]|\[::1\]|127\.0\.0\.1' | grep -vE ':8080\]?$|^udp:.*:(68|546)\]?$' | grep -q . ; [ $? = 1 ] && [ -n "$health" ]; echo $?)" "$(echo "$health" | grep -oE 'listening=\[[^]]*\]')"
-agent_version=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$REPO_ROOT/device-agent/package.json" | head -n1)
+agent_version=$(agent_version)
 check "ota: agent runs from the app release layout" "$(echo "$health" | grep -qE " app=$agent_version "; echo $?)" "$(echo "$health" | grep -oE 'app=[^ ]*') (current -> releases/$agent_version)"
 check "apt: no daily package-list fetch (timers masked)" "$(grep -aqE 'Started .*apt-daily' "$console"; [ $? = 1 ]; echo $?)" ""
 check "watchdog: systemd armed the hardware watchdog" "$(echo "$health" | grep -qE ' watchdog=30s '; echo $?)" "$(echo "$health" | grep -oE 'watchdog=[^ ]*')"

@@ -158,7 +158,7 @@ log "  slot A healthy after $(( $(now_s) - tb )) s, node $id1"
 check "boot 1: slot A healthy and committed, new identity" "$( [ -n "$id1" ] && [ "$(count 'new node identity')" = 1 ]; echo $?)" "$id1"
 
 log "app: the release layout, and a release that cannot start rolled back by the hook"
-agent_version=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$REPO_ROOT/device-agent/package.json" | head -n1)
+agent_version=$(agent_version)
 r=/data/meshnode/releases
 check "app: current -> the image agent's release" "$( [ "$(g readlink $r/current)" = "releases/$agent_version" ] && [ "$(g readlink $r/releases/$agent_version)" = /opt/meshnode/app ]; echo $?)" "(releases/$agent_version -> /opt/meshnode/app)"
 env_line=$(g systemctl show -P Environment meshnode.service)
